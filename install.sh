@@ -1,0 +1,28 @@
+#!/bin/sh
+# Install ocirt and what it needs on Debian 12 (as root), then run a container.
+#   ./install.sh            install, build the busybox bundle, run it
+#   OCIRT_NO_DEMO=1 ./install.sh   install only
+set -eu
+cd "$(dirname "$0")"
+
+export DEBIAN_FRONTEND=noninteractive
+# Debian packages: the static busybox for the example bundle, a C compiler and
+# Python headers for the cffi shim, libseccomp for seccomp filters.
+packages="busybox-static gcc libc6-dev python3-dev libseccomp-dev"
+missing=""
+for p in $packages; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+    apt-get update -q
+    apt-get -o DPkg::Lock::Timeout=600 install -y -q $missing
+fi
+
+# The Python package (jsonschema, cffi; builds csrc/ into ocirt/_shim) and pytest for the tests.
+python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore . pytest
+
+sh bundles/busybox/make-rootfs
+if [ -z "${OCIRT_NO_DEMO:-}" ]; then
+    ocirt_bin="$(python3 -c 'import os, sys; print(os.path.join(os.path.dirname(sys.executable), "ocirt"))')"
+    "$ocirt_bin" run --bundle bundles/busybox "demo-$$"
+fi

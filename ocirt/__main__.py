@@ -1,0 +1,3 @@
+from ocirt.cli import main
+
+main()

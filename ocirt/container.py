@@ -1,0 +1,575 @@
+"""Lifecycle operations: create, start, state, kill, delete, run, pause, resume, ps, list.
+
+Each operation loads the record, asks the state table whether it may run,
+and drives the building blocks. Everything `create` builds is recorded
+before it is built, so `delete --force` can undo a create that died half way.
+"""
+import os
+
+from ocirt import state as st
+from ocirt.errors import ContainerNotFound, OcirtError
+
+OCI_VERSION = "1.3.0"
+
+
+class Container:
+    """A container's record plus where it lives; the status is always derived."""
+
+    def __init__(self, store, container_id, record):
+        self.store = store
+        self.id = container_id
+        self.record = record
+        self.dir = store.dir(container_id)
+
+    @classmethod
+    def load(cls, store, container_id):
+        st.validate_id(container_id)
+        return cls(store, container_id, store.load(container_id))
+
+    @property
+    def pid(self):
+        return self.record.get("pid", 0)
+
+    def cgroups(self):
+        from ocirt.linux.cgroups import Cgroups
+
+        rec = self.record.get("cgroups")
+        return Cgroups.from_record(rec) if rec else None
+
+    def status(self):
+        def frozen():
+            cg = self.cgroups()
+            return cg is not None and cg.is_frozen()
+
+        return st.derive_status(self.record, self.dir, frozen)
+
+    def init_alive(self):
+        return st.pid_alive(self.pid, self.record.get("pid_start_time"))
+
+    def oci_state(self, status=None):
+        status = status or self.status()
+        rec = self.record
+        state = {
+            "ociVersion": OCI_VERSION,
+            "id": self.id,
+            "pid": self.pid if status != st.STOPPED else 0,
+            "status": status,
+            "bundle": rec["bundle"],
+            "rootfs": rec["rootfs"],
+            "created": rec["created"],
+            "owner": "",
+        }
+        if rec.get("annotations"):
+            state["annotations"] = rec["annotations"]
+        return state
+
+    def hook_state(self, status):
+        state = {"ociVersion": OCI_VERSION, "id": self.id, "status": status,
+                 "pid": self.pid, "bundle": self.record["bundle"]}
+        if self.record.get("annotations"):
+            state["annotations"] = self.record["annotations"]
+        return state
+
+    def signal_init(self, signum):
+        """Signal the init through a pidfd, so a recycled pid is never hit."""
+        import signal
+
+        try:
+            pidfd = os.pidfd_open(self.pid)
+        except ProcessLookupError:
+            raise OcirtError("container not running") from None
+        try:
+            # The pidfd pins the process; check it is still the one we started.
+            if not self.init_alive():
+                raise OcirtError("container not running")
+            signal.pidfd_send_signal(pidfd, signum)
+        except ProcessLookupError:
+            raise OcirtError("container not running") from None
+        finally:
+            os.close(pidfd)
+
+
+# ---------------------------------------------------------------- create
+
+def create(store, container_id, bundle, *, pid_file=None, console_socket=None, no_pivot=False,
+           preserve_fds=0, systemd_cgroup=False, subreaper=False):
+    """Build the container up to the exec fifo; returns the Container (status created)."""
+    from ocirt import spec
+    from ocirt.linux.cgroups import Cgroups
+    from ocirt.linux.namespaces import NamespacePlan
+
+    st.validate_id(container_id)
+    bundle = os.path.abspath(bundle or ".")
+    if not os.path.isdir(bundle):
+        raise OcirtError(f"bundle {bundle} is not a directory")
+    config = spec.load_config(bundle)
+    rootfs = os.path.join(bundle, config["root"]["path"])  # an absolute root.path wins
+    if not os.path.isdir(rootfs):
+        raise OcirtError(f"rootfs {rootfs} does not exist or is not a directory", path="root.path",
+                         source="config.json")
+    rootfs = os.path.realpath(rootfs)
+    linux = config.get("linux") or {}
+    plan = NamespacePlan(linux.get("namespaces"))
+    _check_supported(config, plan, console_socket)
+    if store.exists(container_id):
+        raise OcirtError(f"container {container_id!r} already exists")
+    cgroups = Cgroups.for_container(container_id, linux.get("cgroupsPath"), systemd=systemd_cgroup)
+    join_fds = plan.open_join_fds()
+    try:
+        store.claim(container_id)
+    except BaseException:
+        for _, fd in join_fds:
+            os.close(fd)
+        raise
+    creation = _Creation(store, container_id, bundle, rootfs, config, plan, cgroups)
+    try:
+        lock = store.lock(container_id)
+        try:
+            creation.run(join_fds, no_pivot, preserve_fds, subreaper)
+            if pid_file:
+                write_pid_file(pid_file, creation.init_pid)
+        finally:
+            os.close(lock)
+    except BaseException:
+        creation.undo()
+        raise
+    from ocirt import log
+
+    for message in creation.warnings:
+        log.warning(message)
+    return Container(store, container_id, creation.record)
+
+
+def _check_supported(config, plan, console_socket):
+    """Refuse, before anything is built, what ocirt cannot do (yet) or the config cannot mean."""
+    proc = config["process"]
+    linux = config.get("linux") or {}
+    if proc.get("terminal"):
+        raise OcirtError("process.terminal is not supported yet (terminals come with exec support)",
+                         path="process.terminal", source="config.json")
+    if linux.get("seccomp"):
+        raise OcirtError("seccomp is not supported yet; remove linux.seccomp to run without it",
+                         path="linux.seccomp", source="config.json")
+    if config.get("hostname") and not plan.has_own("uts"):
+        raise OcirtError("unable to set hostname without a private UTS namespace",
+                         path="hostname", source="config.json")
+    if config.get("domainname") and not plan.has_own("uts"):
+        raise OcirtError("unable to set domainname without a private UTS namespace",
+                         path="domainname", source="config.json")
+    if (linux.get("uidMappings") or linux.get("gidMappings")) and not plan.creates("user"):
+        raise OcirtError("uidMappings/gidMappings need a new user namespace",
+                         path="linux.uidMappings", source="config.json")
+    if plan.creates("user") and not (linux.get("uidMappings") and linux.get("gidMappings")):
+        raise OcirtError("a new user namespace needs uidMappings and gidMappings",
+                         path="linux.uidMappings", source="config.json")
+
+
+class _Creation:
+    """The parent's side of create; `undo` removes whatever `run` got to build."""
+
+    def __init__(self, store, container_id, bundle, rootfs, config, plan, cgroups):
+        self.store = store
+        self.id = container_id
+        self.bundle = bundle
+        self.rootfs = rootfs
+        self.config = config
+        self.plan = plan
+        self.cgroups = cgroups
+        self.init_pid = 0
+        self.intermediate_pid = 0
+        self.record = None
+        self.warnings = []
+
+    def _new_record(self):
+        me = os.getpid()
+        linux = self.config.get("linux") or {}
+        hooks = self.config.get("hooks") or {}
+        return {
+            "status": st.CREATING,
+            "creator_pid": me,
+            "creator_start_time": st.process_start_time(me),
+            "bundle": self.bundle,
+            "rootfs": self.rootfs,
+            "created": st.rfc3339_now(),
+            "annotations": self.config.get("annotations") or {},
+            "cgroups": self.cgroups.to_record(),
+            "own_namespaces": [t for t in ("pid", "mount", "user", "network", "ipc", "uts", "cgroup", "time")
+                               if self.plan.has_own(t)],
+            "poststop": hooks.get("poststop") or [],
+            "pid": 0,
+            "pid_start_time": None,
+        }
+
+    def run(self, join_fds, no_pivot, preserve_fds, subreaper):
+        from ocirt.linux import syscalls
+        from ocirt.linux.devices import cgroup_rules
+        from ocirt.linux.sync import channel_pair
+        from ocirt import init
+
+        self.record = self._new_record()
+        self.store.save(self.id, self.record)
+        _fault_point("after-state-dir")
+        linux = self.config.get("linux") or {}
+        resources = dict(linux.get("resources") or {})
+        resources["devices"] = cgroup_rules(resources.get("devices"), linux.get("devices"))
+        self.cgroups.create()
+        # Saved again: only now does the record know which parent dirs were made.
+        self.record["cgroups"] = self.cgroups.to_record()
+        self.store.save(self.id, self.record)
+        _fault_point("after-cgroup")
+        self.warnings = self.cgroups.apply(resources) or []
+
+        fifo = os.path.join(self.store.dir(self.id), "exec.fifo")
+        os.mkfifo(fifo, 0o600)
+        min_fd = 3 + preserve_fds
+        parent_ch, child_ch = channel_pair(min_fd)
+        fifo_fd = _lift_fd(os.open(fifo, os.O_RDWR | os.O_CLOEXEC), min_fd)
+        ctx = init.InitContext(
+            container_id=self.id, bundle=self.bundle, rootfs=self.rootfs, config=self.config,
+            plan=self.plan, join_fds=join_fds, channel=child_ch, fifo_fd=fifo_fd,
+            no_pivot=no_pivot, preserve_fds=preserve_fds,
+            cgroup_views=_cgroup_views(self.cgroups),
+            hook_state=self._hook_state(0),
+        )
+        init.preload()
+        if subreaper:
+            syscalls.prctl(syscalls.PR_SET_CHILD_SUBREAPER, 1)
+        pid = os.fork()
+        if pid == 0:
+            os.close(parent_ch.read_fd)
+            os.close(parent_ch.write_fd)
+            init.run_intermediate(ctx)  # never returns
+        self.intermediate_pid = pid
+        child_ch.close()
+        os.close(fifo_fd)
+        for _, fd in join_fds:
+            os.close(fd)
+        _fault_point("after-clone")
+        try:
+            self._handshake(parent_ch)
+        finally:
+            parent_ch.close()
+
+    def _handshake(self, channel):
+        from ocirt.linux.hooks import run_hooks
+
+        while True:
+            kind, payload = channel.receive()
+            if kind == "userns":
+                self._write_id_maps(self.intermediate_pid)
+                channel.send("mapped")
+            elif kind == "pid":
+                self.init_pid = int(payload)
+                break
+            elif kind == "error":
+                raise OcirtError(payload)
+            else:
+                raise OcirtError("container init exited during setup")
+        _reap(self.intermediate_pid)
+        self.intermediate_pid = 0
+        self.record["pid"] = self.init_pid
+        self.record["pid_start_time"] = st.process_start_time(self.init_pid)
+        self.store.save(self.id, self.record)
+        self.cgroups.add_process(self.init_pid)
+        self._set_oom_score_adj()
+        channel.send("go", str(self.init_pid))
+        _fault_point("during-mounts")
+        channel.expect("hooks")
+        hooks = self.config.get("hooks") or {}
+        state = self._hook_state(self.init_pid)
+        run_hooks(hooks.get("prestart"), state, "prestart")
+        run_hooks(hooks.get("createRuntime"), state, "createRuntime")
+        channel.send("continue")
+        channel.expect("ready")
+        _fault_point("before-pid-file")
+        self.record["status"] = st.CREATED
+        self.store.save(self.id, self.record)
+
+    def _hook_state(self, pid):
+        state = {"ociVersion": OCI_VERSION, "id": self.id, "status": st.CREATED, "pid": pid,
+                 "bundle": self.bundle}
+        if self.config.get("annotations"):
+            state["annotations"] = self.config["annotations"]
+        return state
+
+    def _write_id_maps(self, pid):
+        linux = self.config["linux"]
+        for kind, key in (("uid_map", "uidMappings"), ("gid_map", "gidMappings")):
+            lines = "".join(f"{m['containerID']} {m['hostID']} {m['size']}\n" for m in linux[key])
+            try:
+                with open(f"/proc/{pid}/{kind}", "w") as f:
+                    f.write(lines)
+            except OSError as e:
+                raise OcirtError(f"writing {kind} of the user namespace: {e.strerror}",
+                                 path=f"linux.{key}", source="config.json") from None
+
+    def _set_oom_score_adj(self):
+        value = self.config["process"].get("oomScoreAdj")
+        if value is None:
+            return
+        try:
+            with open(f"/proc/{self.init_pid}/oom_score_adj", "w") as f:
+                f.write(str(value))
+        except OSError as e:
+            hint = " (lowering it needs CAP_SYS_RESOURCE)" if e.errno == 13 else ""
+            raise OcirtError(f"setting oom_score_adj to {value}: {e.strerror}{hint}",
+                             path="process.oomScoreAdj", source="config.json") from None
+
+    def undo(self):
+        """Remove everything this creation built; safe to call at any point."""
+        import signal
+
+        for pid in (self.intermediate_pid, self.init_pid):
+            if pid:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        if self.intermediate_pid:
+            _reap(self.intermediate_pid)
+        if self.init_pid:
+            _wait_gone(self.init_pid)
+        try:
+            self.cgroups.kill_all(signal.SIGKILL)
+            self.cgroups.destroy()
+        except OcirtError:
+            pass  # the record stays behind for `delete --force` to retry
+        else:
+            self.store.remove(self.id)
+
+
+def _cgroup_views(cgroups):
+    try:
+        return cgroups.mount_views()
+    except AttributeError:
+        return []
+
+
+def _lift_fd(fd, min_fd):
+    import fcntl
+
+    if fd >= min_fd:
+        return fd
+    new = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, min_fd)
+    os.close(fd)
+    return new
+
+
+def _reap(pid):
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
+
+
+def _wait_gone(pid, timeout=5.0):
+    """Wait for a process we killed to disappear (reap it if it is our child)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            done, _ = os.waitpid(pid, os.WNOHANG)
+            if done:
+                return
+        except ChildProcessError:
+            if st.process_start_time(pid) is None:
+                return
+        time.sleep(0.002)
+
+
+def _fault_point(name):
+    """Test hook: OCIRT_FAULT=<name> makes ocirt kill itself here (see tests/integration/test_faults.py)."""
+    if os.environ.get("OCIRT_FAULT") == name:
+        os.kill(os.getpid(), 9)
+
+
+def write_pid_file(path, pid):
+    """Decimal pid, no newline (go-runc parses it with Atoi), written atomically."""
+    path = os.path.abspath(path)
+    tmp = f"{path}.{os.getpid()}.tmp"
+    try:
+        with open(tmp, "w") as f:
+            f.write(str(pid))
+        os.rename(tmp, path)
+    except OSError as e:
+        raise OcirtError(f"writing pid file {path}: {e.strerror}") from None
+
+
+# ---------------------------------------------------------------- start, kill, delete
+
+def start(store, container_id):
+    from ocirt.linux.hooks import run_hooks_warn
+
+    c = Container.load(store, container_id)
+    lock = store.lock(container_id)
+    try:
+        st.check_allowed("start", c.status(), container_id)
+        fifo = os.path.join(c.dir, "exec.fifo")
+        try:
+            fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError:
+            raise OcirtError("container not running: its init is gone") from None
+        try:
+            os.unlink(fifo)
+            os.write(fd, b"0")
+        finally:
+            os.close(fd)
+        c.record["status"] = st.RUNNING
+        store.save(container_id, c.record)
+    finally:
+        os.close(lock)
+    config_hooks = _load_bundle_hooks(c)
+    return run_hooks_warn(config_hooks.get("poststart"), c.hook_state(st.RUNNING), "poststart")
+
+
+def _load_bundle_hooks(c):
+    """poststart hooks are read from the bundle at start (they are rarely set)."""
+    import json
+
+    try:
+        with open(os.path.join(c.record["bundle"], "config.json"), "rb") as f:
+            return json.loads(f.read()).get("hooks") or {}
+    except (OSError, ValueError):
+        return {}
+
+
+def state(store, container_id):
+    c = Container.load(store, container_id)
+    return c.oci_state()
+
+
+def kill(store, container_id, signum, all_processes=False):
+    c = Container.load(store, container_id)
+    status = c.status()
+    st.check_allowed("kill-all" if all_processes else "kill", status, container_id)
+    if all_processes:
+        cg = c.cgroups()
+        if cg is not None:
+            cg.kill_all(signum)
+        if status != st.STOPPED and c.init_alive():
+            c.signal_init(signum)
+    else:
+        c.signal_init(signum)
+
+
+def delete(store, container_id, force=False):
+    import signal
+
+    from ocirt.linux.hooks import run_hooks_warn
+
+    st.validate_id(container_id)
+    if not store.exists(container_id):
+        if force:
+            return []
+        raise ContainerNotFound(container_id)
+    lock = store.lock(container_id)
+    try:
+        try:
+            c = Container.load(store, container_id)
+        except (ContainerNotFound, OcirtError):
+            if not force:
+                raise
+            store.remove(container_id)  # a directory without a readable record
+            return []
+        status = c.status()
+        st.check_allowed("delete-force" if force else "delete", status, container_id)
+        cg = c.cgroups()
+        if status != st.STOPPED and c.init_alive():
+            try:
+                c.signal_init(signal.SIGKILL)
+            except OcirtError:
+                pass
+        if cg is not None:
+            if cg.is_frozen():
+                cg.thaw()
+            cg.kill_all(signal.SIGKILL)
+        if c.pid:
+            _wait_gone(c.pid)
+        if cg is not None:
+            cg.destroy()
+        warnings = []
+        if c.record.get("status") != st.CREATING:
+            warnings = run_hooks_warn(c.record.get("poststop"), c.hook_state(st.STOPPED), "poststop")
+        store.remove(container_id)
+        return warnings
+    finally:
+        os.close(lock)
+
+
+def pause(store, container_id):
+    c = Container.load(store, container_id)
+    st.check_allowed("pause", c.status(), container_id)
+    c.cgroups().freeze()
+
+
+def resume(store, container_id):
+    c = Container.load(store, container_id)
+    st.check_allowed("resume", c.status(), container_id)
+    c.cgroups().thaw()
+
+
+def ps(store, container_id):
+    c = Container.load(store, container_id)
+    st.check_allowed("ps", c.status(), container_id)
+    cg = c.cgroups()
+    return cg.pids() if cg is not None else []
+
+
+def list_containers(store):
+    out = []
+    for container_id in store.list_ids():
+        try:
+            c = Container.load(store, container_id)
+        except OcirtError:
+            continue  # removed while listing, or a half-written directory
+        out.append(c.oci_state())
+    return out
+
+
+# ---------------------------------------------------------------- run
+
+def run(store, container_id, bundle, *, detach=False, pid_file=None, no_pivot=False,
+        preserve_fds=0, systemd_cgroup=False, keep=False):
+    """create + start; in the foreground, wait and return the container's exit code."""
+    c = create(store, container_id, bundle, pid_file=pid_file, no_pivot=no_pivot,
+               preserve_fds=preserve_fds, systemd_cgroup=systemd_cgroup, subreaper=not detach)
+    try:
+        warnings = start(store, container_id)
+    except BaseException:
+        delete(store, container_id, force=True)
+        raise
+    if detach:
+        return 0, warnings
+    code = _wait_foreground(c.pid)
+    if not keep:
+        warnings += delete(store, container_id, force=True)
+    return code, warnings
+
+
+def _wait_foreground(pid):
+    """Forward termination signals to the init and reap until it exits.
+
+    ocirt is the subreaper here, so orphans of the container come to it too;
+    they are reaped along the way.
+    """
+    import signal
+
+    def forward(signum, frame):
+        try:
+            os.kill(pid, signum)
+        except ProcessLookupError:
+            pass
+
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT,
+                   signal.SIGUSR1, signal.SIGUSR2):
+        signal.signal(signum, forward)
+    while True:
+        try:
+            done, status = os.waitpid(-1, 0)
+        except ChildProcessError:
+            return 255
+        if done == pid:
+            if os.WIFSIGNALED(status):
+                return 128 + os.WTERMSIG(status)
+            return os.WEXITSTATUS(status)

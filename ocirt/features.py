@@ -1,0 +1,25 @@
+"""`ocirt features`: what this build of ocirt really supports (runtime-spec features.md)."""
+
+
+def features():
+    from ocirt.capabilities import CAPABILITIES
+    from ocirt.linux.mountopts import MOUNT_OPTION_NAMES
+    from ocirt.linux.namespaces import NAMESPACES
+
+    return {
+        "ociVersionMin": "1.0.0",
+        "ociVersionMax": "1.3.0",
+        "hooks": ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
+        "mountOptions": list(MOUNT_OPTION_NAMES),
+        "linux": {
+            "namespaces": sorted(NAMESPACES),
+            "capabilities": sorted(CAPABILITIES, key=CAPABILITIES.get),
+            "cgroup": {"v1": True, "v2": True, "systemd": False, "systemdUser": False, "rdma": False},
+            "seccomp": {"enabled": False},
+            "apparmor": {"enabled": False},
+            "selinux": {"enabled": False},
+            "intelRdt": {"enabled": False},
+            "mountExtensions": {"idmap": {"enabled": False}},
+        },
+        "annotations": {"org.opencontainers.runtime.ocirt.version": "0.1.0"},
+    }

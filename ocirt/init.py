@@ -1,0 +1,233 @@
+"""The container side of `create`: everything between fork and execve.
+
+Two processes run this code, both forked from `ocirt create` (the parent,
+container.py), and talk to it over a Channel:
+  * the intermediate joins namespaces given by path, creates the user
+    namespace (the parent writes its id maps), unshares the other
+    namespaces and forks the init, whose host pid it reports; then it exits.
+    The extra fork is needed because a new pid namespace only applies to
+    children.
+  * the init (pid 1 of a new pid namespace) builds the root filesystem,
+    sets up the process, reports "ready", waits on the exec fifo for
+    `start`, runs startContainer hooks and execs the container's program.
+Both are non-dumpable, so the container cannot open them through /proc.
+"""
+import os
+
+from ocirt.errors import OcirtError
+from ocirt.linux import namespaces, syscalls
+
+
+def preload():
+    """Import now everything the container side will use.
+
+    After pivot_root the container cannot see ocirt's files, so a lazy import
+    there would fail; the parent calls this before it forks.
+    """
+    import _signal, fcntl, json, resource, select, time  # noqa: F401 (used lazily below)
+
+    from ocirt import capabilities  # noqa: F401
+    from ocirt.linux import devices, hooks, process, rlimits, rootfs  # noqa: F401
+
+
+class InitContext:
+    """What the container side needs; built by the parent before it forks."""
+
+    def __init__(self, **fields):
+        self.__dict__.update(fields)
+
+    # fields: container_id, bundle, rootfs, config, plan, join_fds, channel,
+    # fifo_fd, no_pivot, preserve_fds, cgroup_views, hook_state
+
+
+def _report(channel, error):
+    if isinstance(error, OcirtError):
+        message = str(error)
+    elif isinstance(error, OSError):
+        message = f"{error.strerror or error}" if not error.filename else f"{error.filename}: {error.strerror}"
+    else:
+        message = f"internal error in container init: {type(error).__name__}: {error}"
+    try:
+        channel.send("error", message)
+    except OSError:
+        pass
+
+
+def run_intermediate(ctx):
+    """Child of the parent. Never returns."""
+    try:
+        from ocirt.linux.process import close_fds_except
+
+        close_fds_except(ctx.preserve_fds,
+                         {*ctx.channel.fds(), ctx.fifo_fd, *(fd for _, fd in ctx.join_fds)})
+        syscalls.prctl(syscalls.PR_SET_DUMPABLE, 0)
+        syscalls.prctl(syscalls.PR_SET_PDEATHSIG, 9)
+        namespaces.join(ctx.join_fds)
+        plan = ctx.plan
+        if plan.creates("user"):
+            namespaces.unshare(syscalls.CLONE_NEWUSER)
+            ctx.channel.send("userns")
+            ctx.channel.expect("mapped")
+            os.setresgid(0, 0, 0)
+            os.setresuid(0, 0, 0)
+        # The cgroup namespace is made by the init once it is in its cgroup.
+        namespaces.unshare(plan.unshare_flags(exclude=("user", "cgroup")))
+        if plan.creates("time"):
+            _write_time_offsets(ctx.config["linux"].get("timeOffsets") or {})
+        pid = os.fork()
+        if pid == 0:
+            run_init(ctx)
+        ctx.channel.send("pid", str(pid))
+        os._exit(0)
+    except BaseException as e:
+        _report(ctx.channel, e)
+        os._exit(1)
+
+
+def _write_time_offsets(offsets):
+    lines = []
+    for clock, name in (("monotonic", "monotonic"), ("boottime", "boottime")):
+        value = offsets.get(clock)
+        if value:
+            lines.append(f"{name} {value.get('secs', 0)} {value.get('nanosecs', 0)}\n")
+    if lines:
+        with open("/proc/self/timens_offsets", "w") as f:
+            f.write("".join(lines))
+
+
+def run_init(ctx):
+    """The container's init. Never returns."""
+    try:
+        os.setsid()
+        host_pid = int(ctx.channel.expect("go"))
+        if ctx.plan.creates("cgroup"):
+            namespaces.unshare(syscalls.CLONE_NEWCGROUP)
+        ctx.hook_state["pid"] = host_pid
+        _build_filesystem(ctx)
+        _setup_process(ctx)
+    except BaseException as e:
+        _report(ctx.channel, e)
+        os._exit(1)
+    _wait_and_exec(ctx)
+
+
+def _build_filesystem(ctx):
+    from ocirt.linux import rootfs as rootfs_mod
+    from ocirt.linux.devices import create_default_devices, create_device
+    from ocirt.linux.hooks import run_hooks
+
+    config = ctx.config
+    linux = config.get("linux") or {}
+    plan = ctx.plan
+    own_mount_ns = plan.has_own("mount")
+    rootfs = ctx.rootfs
+    in_user_ns = plan.has_own("user")
+    if own_mount_ns:
+        rootfs_mod.set_root_propagation(linux.get("rootfsPropagation"))
+        rootfs_mod.bind_rootfs(rootfs)
+    mctx = rootfs_mod.MountContext(
+        rootfs, ctx.bundle, ctx.cgroup_views,
+        own_cgroup_ns=plan.has_own("cgroup"), own_net_ns=plan.has_own("network"),
+        in_user_ns=in_user_ns,
+    )
+    dev_is_fresh = False
+    for index, entry in enumerate(config.get("mounts") or ()):
+        rootfs_mod.mount_entry(mctx, entry, index)
+        if entry.get("destination", "").rstrip("/") == "/dev" and entry.get("type") != "bind":
+            dev_is_fresh = True
+    if dev_is_fresh:
+        create_default_devices(rootfs, in_user_ns)
+    for device in linux.get("devices") or ():
+        create_device(rootfs, device, in_user_ns)
+
+    # prestart and createRuntime hooks run in the parent, in the runtime's namespaces.
+    ctx.channel.send("hooks")
+    ctx.channel.expect("continue")
+    run_hooks((config.get("hooks") or {}).get("createContainer"), ctx.hook_state, "createContainer")
+
+    if not own_mount_ns:
+        rootfs_mod.chroot_only(rootfs)
+    elif ctx.no_pivot:
+        rootfs_mod.move_root(rootfs)
+    else:
+        rootfs_mod.pivot(rootfs)
+    for path in linux.get("readonlyPaths") or ():
+        rootfs_mod.make_readonly(path)
+    for path in linux.get("maskedPaths") or ():
+        rootfs_mod.mask(path)
+    if (config.get("root") or {}).get("readonly"):
+        rootfs_mod.remount_root_readonly()
+
+
+def _setup_process(ctx):
+    from ocirt.capabilities import apply_capabilities
+    from ocirt.linux import process
+    from ocirt.linux.rlimits import apply_rlimits
+
+    config = ctx.config
+    linux = config.get("linux") or {}
+    proc = config["process"]
+    if config.get("hostname") is not None:
+        syscalls.sethostname(config["hostname"])
+    if config.get("domainname") is not None:
+        syscalls.setdomainname(config["domainname"])
+    for key, value in (linux.get("sysctl") or {}).items():
+        _write_sysctl(key, value)
+    apply_rlimits(proc.get("rlimits") or [])
+    env = process.env_dict(proc.get("env"))
+    cwd = proc.get("cwd") or "/"
+    try:
+        os.chdir(cwd)
+    except OSError as e:
+        raise OcirtError(f"cannot change to cwd {cwd}: {e.strerror}", path="process.cwd") from None
+    ctx.executable = process.find_executable(proc["args"][0], env)
+    ctx.env = env
+    caps = proc.get("capabilities")
+    if caps is not None:
+        # Bounding drop and KEEPCAPS must happen while still root (see apply_capabilities).
+        apply_capabilities(caps, keep_for_setuid=True)
+    process.set_user(proc.get("user") or {})
+    if caps is not None:
+        apply_capabilities(caps)
+    if proc.get("noNewPrivileges"):
+        syscalls.prctl(syscalls.PR_SET_NO_NEW_PRIVS, 1)
+    process.close_fds_on_exec(ctx.preserve_fds)
+
+
+def _write_sysctl(key, value):
+    path = "/proc/sys/" + key.replace(".", "/")
+    try:
+        with open(path, "w") as f:
+            f.write(str(value))
+    except OSError as e:
+        raise OcirtError(f"sysctl {key}={value}: {e.strerror}", path=f"linux.sysctl.{key}") from None
+
+
+def _wait_and_exec(ctx):
+    """Report ready, wait until `start` writes to the exec fifo, then exec."""
+    from ocirt.linux import process
+
+    process.exit_on_terminating_signals()
+    try:
+        ctx.channel.send("ready")
+    except OSError:
+        os._exit(1)
+    ctx.channel.close()
+    try:
+        data = os.read(ctx.fifo_fd, 1)
+    except OSError:
+        data = b""
+    if not data:
+        os._exit(1)
+    os.close(ctx.fifo_fd)
+    try:
+        from ocirt.linux.hooks import run_hooks
+
+        ctx.hook_state["status"] = "running"
+        run_hooks((ctx.config.get("hooks") or {}).get("startContainer"), ctx.hook_state, "startContainer")
+        process.reset_signals()
+        os.execve(ctx.executable, ctx.config["process"]["args"], ctx.env)
+    except BaseException as e:
+        message = str(e) if isinstance(e, OcirtError) else f"exec {ctx.executable}: {getattr(e, 'strerror', e)}"
+        os.write(2, f"ocirt: {message}\n".encode())
+        os._exit(127)

@@ -1,0 +1,117 @@
+"""The last steps before a container process execs: user, fds, signals, executable lookup."""
+import os
+
+from ocirt.errors import OcirtError
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def env_dict(env_list):
+    env = {}
+    for item in env_list or ():
+        key, sep, value = item.partition("=")
+        if sep:
+            env[key] = value
+    return env
+
+
+def find_executable(name, env):
+    """Resolve args[0] inside the container the way exec(3p) with PATH does.
+
+    The messages match runc's, which callers (podman) map to exit codes.
+    """
+    if "/" in name:
+        if not os.path.exists(name):
+            raise OcirtError(f'exec: "{name}": stat {name}: no such file or directory')
+        if os.path.isdir(name) or not os.access(name, os.X_OK):
+            raise OcirtError(f'exec: "{name}": permission denied')
+        return name
+    for directory in env.get("PATH", DEFAULT_PATH).split(":"):
+        candidate = os.path.join(directory or ".", name)
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    raise OcirtError(f'exec: "{name}": executable file not found in $PATH')
+
+
+def set_user(user):
+    """Switch to the configured uid, gid and supplementary groups, then umask."""
+    uid = user.get("uid", 0)
+    gid = user.get("gid", 0)
+    try:
+        os.setgroups(user.get("additionalGids") or [])
+    except PermissionError:
+        # In a user namespace where setgroups is denied, only an empty list is possible.
+        if user.get("additionalGids"):
+            raise OcirtError("setgroups: Operation not permitted (setgroups is denied in this user namespace)") from None
+    try:
+        os.setresgid(gid, gid, gid)
+        os.setresuid(uid, uid, uid)
+    except OSError as e:
+        raise OcirtError(f"cannot switch to uid {uid} gid {gid}: {e.strerror}") from None
+    if user.get("umask") is not None:
+        os.umask(user["umask"])
+
+
+def close_fds_on_exec(preserve_fds):
+    """Fds 3 .. 3+N-1 are the caller's to hand on; everything above is closed at exec.
+
+    Close-on-exec rather than close: ocirt still uses some of them (the exec
+    fifo, the sync pipes) until the moment of exec.
+    """
+    keep_below = 3 + preserve_fds
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        try:
+            if fd >= keep_below:
+                os.set_inheritable(fd, False)
+            elif fd >= 3:
+                os.set_inheritable(fd, True)
+        except OSError:
+            pass  # the fd of the listdir itself, already closed
+
+
+def close_fds_except(preserve_fds, keep):
+    """Close every fd from 3 + preserve_fds up that is not in `keep`.
+
+    Run right after fork: nothing the runtime had open (its lock on the
+    container, the caller's stray fds) may stay with the container side.
+    """
+    keep_below = 3 + preserve_fds
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd >= keep_below and fd not in keep:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+def reset_signals():
+    """Give the new program default signal handling and an empty mask.
+
+    Python ignores SIGPIPE and SIGXFSZ, and execve keeps ignored signals
+    ignored; a container process must not inherit that.
+    """
+    import _signal
+
+    for signum in range(1, _signal.NSIG):
+        if signum in (_signal.SIGKILL, _signal.SIGSTOP):
+            continue
+        try:
+            _signal.signal(signum, _signal.SIG_DFL)
+        except (OSError, ValueError):
+            pass  # signals glibc reserves (32, 33)
+    _signal.pthread_sigmask(_signal.SIG_SETMASK, [])
+
+
+def exit_on_terminating_signals():
+    """While waiting for `start`, the init is pid 1 of its namespace, where the
+    kernel drops signals that have no handler; a handler lets `kill` stop it."""
+    import _signal
+
+    def handler(signum, frame):
+        os._exit(128 + signum)
+
+    for signum in (_signal.SIGTERM, _signal.SIGINT, _signal.SIGHUP, _signal.SIGQUIT,
+                   _signal.SIGUSR1, _signal.SIGUSR2, _signal.SIGALRM, _signal.SIGPIPE):
+        _signal.signal(signum, handler)
