@@ -5,6 +5,7 @@
 #define OCIRT_SHIM_H
 
 #include <stdint.h>
+#include <stddef.h>
 
 int ocirt_unshare(int flags);
 int ocirt_setns(int fd, int nstype);

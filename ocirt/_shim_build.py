@@ -7,30 +7,15 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 CSRC = os.path.join(os.path.dirname(HERE), "csrc")
 
 ffibuilder = FFI()
-ffibuilder.cdef(
-    """
-    int ocirt_unshare(int flags);
-    int ocirt_setns(int fd, int nstype);
-    int ocirt_mount(const char *source, const char *target, const char *fstype,
-                    unsigned long flags, const char *data);
-    int ocirt_umount2(const char *target, int flags);
-    int ocirt_pivot_root(const char *new_root, const char *put_old);
-    int ocirt_sethostname(const char *name, size_t len);
-    int ocirt_setdomainname(const char *name, size_t len);
-    int ocirt_capget(uint32_t effective[2], uint32_t permitted[2], uint32_t inheritable[2]);
-    int ocirt_capset(const uint32_t effective[2], const uint32_t permitted[2],
-                     const uint32_t inheritable[2]);
-    long ocirt_prctl(int option, unsigned long a2, unsigned long a3,
-                     unsigned long a4, unsigned long a5);
-    int ocirt_personality(unsigned long persona);
-    int ocirt_mount_setattr(int dirfd, const char *path, unsigned int flags,
-                            uint64_t attr_set, uint64_t attr_clr, uint64_t propagation,
-                            uint64_t userns_fd);
-    int ocirt_open_tree(int dirfd, const char *path, unsigned int flags);
-    int ocirt_move_mount(int from_dirfd, const char *from_path, int to_dirfd,
-                         const char *to_path, unsigned int flags);
-    """
-)
+
+
+def _declarations(header):
+    """shim.h without preprocessor lines: cffi's cdef takes plain C declarations."""
+    with open(header) as f:
+        return "".join(line for line in f if not line.lstrip().startswith("#"))
+
+
+ffibuilder.cdef(_declarations(os.path.join(CSRC, "shim.h")))
 ffibuilder.set_source(
     "ocirt._shim",
     '#include "shim.h"',

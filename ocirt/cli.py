@@ -171,6 +171,7 @@ def _cmd_run(g, o, p):
 
     code, warnings = container.run(
         _store(g), p["id"], o.get("bundle"), detach=o.get("detach", False), pid_file=o.get("pid_file"),
+        console_socket=o.get("console_socket"),
         no_pivot=o.get("no_pivot", False), preserve_fds=_int_option(o, "preserve_fds", "--preserve-fds"),
         systemd_cgroup=g.get("systemd_cgroup", False), keep=o.get("keep", False))
     _print_warnings(warnings)

@@ -92,8 +92,12 @@ class Container:
 # ---------------------------------------------------------------- create
 
 def create(store, container_id, bundle, *, pid_file=None, console_socket=None, no_pivot=False,
-           preserve_fds=0, systemd_cgroup=False, subreaper=False):
-    """Build the container up to the exec fifo; returns the Container (status created)."""
+           preserve_fds=0, systemd_cgroup=False, subreaper=False, relay_terminal=False):
+    """Build the container up to the exec fifo; returns the Container (status created).
+
+    With a terminal and `relay_terminal` (foreground `run` without a console
+    socket), ocirt receives the pty master itself: Container.terminal_master.
+    """
     from ocirt import spec
     from ocirt.linux.cgroups import Cgroups
     from ocirt.linux.namespaces import NamespacePlan
@@ -110,7 +114,7 @@ def create(store, container_id, bundle, *, pid_file=None, console_socket=None, n
     rootfs = os.path.realpath(rootfs)
     linux = config.get("linux") or {}
     plan = NamespacePlan(linux.get("namespaces"))
-    _check_supported(config, plan, console_socket)
+    _check_supported(config, plan, console_socket or relay_terminal)
     if store.exists(container_id):
         raise OcirtError(f"container {container_id!r} already exists")
     cgroups = Cgroups.for_container(container_id, linux.get("cgroupsPath"), systemd=systemd_cgroup)
@@ -125,7 +129,7 @@ def create(store, container_id, bundle, *, pid_file=None, console_socket=None, n
     try:
         lock = store.lock(container_id)
         try:
-            creation.run(join_fds, no_pivot, preserve_fds, subreaper)
+            creation.run(join_fds, no_pivot, preserve_fds, subreaper, console_socket)
             if pid_file:
                 write_pid_file(pid_file, creation.init_pid)
         finally:
@@ -137,16 +141,25 @@ def create(store, container_id, bundle, *, pid_file=None, console_socket=None, n
 
     for message in creation.warnings:
         log.warning(message)
-    return Container(store, container_id, creation.record)
+    c = Container(store, container_id, creation.record)
+    c.terminal_master = creation.terminal_master
+    return c
 
 
-def _check_supported(config, plan, console_socket):
+def _check_supported(config, plan, has_console):
     """Refuse, before anything is built, what ocirt cannot do (yet) or the config cannot mean."""
     proc = config["process"]
     linux = config.get("linux") or {}
-    if proc.get("terminal"):
-        raise OcirtError("process.terminal is not supported yet (terminals come with exec support)",
+    if proc.get("terminal") and not has_console:
+        raise OcirtError("process.terminal is true but no --console-socket was given to receive it",
                          path="process.terminal", source="config.json")
+    if proc.get("apparmorProfile"):
+        raise OcirtError("AppArmor is not enabled on this host", path="process.apparmorProfile",
+                         source="config.json")
+    if proc.get("selinuxLabel") or linux.get("mountLabel"):
+        raise OcirtError("SELinux is not enabled on this host",
+                         path="process.selinuxLabel" if proc.get("selinuxLabel") else "linux.mountLabel",
+                         source="config.json")
     if linux.get("seccomp"):
         raise OcirtError("seccomp is not supported yet; remove linux.seccomp to run without it",
                          path="linux.seccomp", source="config.json")
@@ -179,6 +192,7 @@ class _Creation:
         self.intermediate_pid = 0
         self.record = None
         self.warnings = []
+        self.terminal_master = None
 
     def _new_record(self):
         me = os.getpid()
@@ -200,7 +214,7 @@ class _Creation:
             "pid_start_time": None,
         }
 
-    def run(self, join_fds, no_pivot, preserve_fds, subreaper):
+    def run(self, join_fds, no_pivot, preserve_fds, subreaper, console_socket):
         from ocirt.linux import syscalls
         from ocirt.linux.devices import cgroup_rules
         from ocirt.linux.sync import channel_pair
@@ -224,14 +238,17 @@ class _Creation:
         min_fd = 3 + preserve_fds
         parent_ch, child_ch = channel_pair(min_fd)
         fifo_fd = _lift_fd(os.open(fifo, os.O_RDWR | os.O_CLOEXEC), min_fd)
+        terminal = bool(self.config["process"].get("terminal"))
+        console_fd, relay_fd = self._console(terminal, console_socket, min_fd)
         ctx = init.InitContext(
+            console_fd=console_fd,
             container_id=self.id, bundle=self.bundle, rootfs=self.rootfs, config=self.config,
             plan=self.plan, join_fds=join_fds, channel=child_ch, fifo_fd=fifo_fd,
             no_pivot=no_pivot, preserve_fds=preserve_fds,
             cgroup_views=_cgroup_views(self.cgroups),
             hook_state=self._hook_state(0),
         )
-        init.preload()
+        init.preload(terminal)
         if subreaper:
             syscalls.prctl(syscalls.PR_SET_CHILD_SUBREAPER, 1)
         pid = os.fork()
@@ -242,6 +259,8 @@ class _Creation:
         self.intermediate_pid = pid
         child_ch.close()
         os.close(fifo_fd)
+        if console_fd is not None:
+            os.close(console_fd)
         for _, fd in join_fds:
             os.close(fd)
         _fault_point("after-clone")
@@ -249,6 +268,24 @@ class _Creation:
             self._handshake(parent_ch)
         finally:
             parent_ch.close()
+        if relay_fd is not None:
+            from ocirt.linux.terminal import receive_master
+
+            self.terminal_master = receive_master(relay_fd)
+
+    @staticmethod
+    def _console(terminal, console_socket, min_fd):
+        """(fd the container sends its pty master to, our end of it when we relay)."""
+        if not terminal:
+            return None, None
+        if console_socket:
+            from ocirt.linux.terminal import connect_console_socket
+
+            return _lift_fd(connect_console_socket(console_socket), min_fd), None
+        import socket
+
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        return _lift_fd(theirs.detach(), min_fd), ours.detach()
 
     def _handshake(self, channel):
         from ocirt.linux.hooks import run_hooks
@@ -529,11 +566,12 @@ def list_containers(store):
 
 # ---------------------------------------------------------------- run
 
-def run(store, container_id, bundle, *, detach=False, pid_file=None, no_pivot=False,
-        preserve_fds=0, systemd_cgroup=False, keep=False):
+def run(store, container_id, bundle, *, detach=False, pid_file=None, console_socket=None,
+        no_pivot=False, preserve_fds=0, systemd_cgroup=False, keep=False):
     """create + start; in the foreground, wait and return the container's exit code."""
-    c = create(store, container_id, bundle, pid_file=pid_file, no_pivot=no_pivot,
-               preserve_fds=preserve_fds, systemd_cgroup=systemd_cgroup, subreaper=not detach)
+    c = create(store, container_id, bundle, pid_file=pid_file, console_socket=console_socket,
+               no_pivot=no_pivot, preserve_fds=preserve_fds, systemd_cgroup=systemd_cgroup,
+               subreaper=not detach, relay_terminal=not detach and not console_socket)
     try:
         warnings = start(store, container_id)
     except BaseException:
@@ -541,6 +579,10 @@ def run(store, container_id, bundle, *, detach=False, pid_file=None, no_pivot=Fa
         raise
     if detach:
         return 0, warnings
+    if c.terminal_master is not None:
+        from ocirt.linux.terminal import relay
+
+        relay(c.terminal_master)
     code = _wait_foreground(c.pid)
     if not keep:
         warnings += delete(store, container_id, force=True)

@@ -18,7 +18,7 @@ from ocirt.errors import OcirtError
 from ocirt.linux import namespaces, syscalls
 
 
-def preload():
+def preload(terminal=False):
     """Import now everything the container side will use.
 
     After pivot_root the container cannot see ocirt's files, so a lazy import
@@ -28,6 +28,11 @@ def preload():
 
     from ocirt import capabilities  # noqa: F401
     from ocirt.linux import devices, hooks, process, rlimits, rootfs  # noqa: F401
+
+    if terminal:
+        import socket, struct  # noqa: F401
+
+        from ocirt.linux import terminal as _  # noqa: F401
 
 
 class InitContext:
@@ -58,8 +63,8 @@ def run_intermediate(ctx):
     try:
         from ocirt.linux.process import close_fds_except
 
-        close_fds_except(ctx.preserve_fds,
-                         {*ctx.channel.fds(), ctx.fifo_fd, *(fd for _, fd in ctx.join_fds)})
+        close_fds_except(ctx.preserve_fds, {*ctx.channel.fds(), ctx.fifo_fd, ctx.console_fd,
+                                            *(fd for _, fd in ctx.join_fds)})
         syscalls.prctl(syscalls.PR_SET_DUMPABLE, 0)
         syscalls.prctl(syscalls.PR_SET_PDEATHSIG, 9)
         namespaces.join(ctx.join_fds)
@@ -104,7 +109,14 @@ def run_init(ctx):
             namespaces.unshare(syscalls.CLONE_NEWCGROUP)
         ctx.hook_state["pid"] = host_pid
         _build_filesystem(ctx)
-        _setup_process(ctx)
+        _apply_container_settings(ctx.config)
+        proc = ctx.config["process"]
+        if proc.get("terminal"):
+            from ocirt.linux import terminal
+
+            terminal.setup_in_container(ctx.console_fd, proc.get("consoleSize"),
+                                        (proc.get("user") or {}).get("uid"))
+        ctx.executable, ctx.env = prepare_process(proc, ctx.preserve_fds)
     except BaseException as e:
         _report(ctx.channel, e)
         os._exit(1)
@@ -159,39 +171,47 @@ def _build_filesystem(ctx):
         rootfs_mod.remount_root_readonly()
 
 
-def _setup_process(ctx):
-    from ocirt.capabilities import apply_capabilities
-    from ocirt.linux import process
-    from ocirt.linux.rlimits import apply_rlimits
-
-    config = ctx.config
+def _apply_container_settings(config):
+    """What belongs to the container as a whole, not to one process."""
     linux = config.get("linux") or {}
-    proc = config["process"]
     if config.get("hostname") is not None:
         syscalls.sethostname(config["hostname"])
     if config.get("domainname") is not None:
         syscalls.setdomainname(config["domainname"])
     for key, value in (linux.get("sysctl") or {}).items():
         _write_sysctl(key, value)
-    apply_rlimits(proc.get("rlimits") or [])
+
+
+def prepare_process(proc, preserve_fds, source="config.json"):
+    """Apply a runtime-spec `process` to the current process, short of exec.
+
+    Shared by the container's init and by `exec`. Returns (executable, env).
+    Order matters: rlimits and cwd while still privileged; the bounding set
+    and KEEPCAPS before the user switch (both need root's capabilities);
+    the final capability sets after it; no_new_privs last.
+    """
+    from ocirt.capabilities import apply_capabilities
+    from ocirt.linux import process
+    from ocirt.linux.rlimits import apply_rlimits
+
+    apply_rlimits(proc.get("rlimits") or [], source=source)
     env = process.env_dict(proc.get("env"))
     cwd = proc.get("cwd") or "/"
     try:
         os.chdir(cwd)
     except OSError as e:
-        raise OcirtError(f"cannot change to cwd {cwd}: {e.strerror}", path="process.cwd") from None
-    ctx.executable = process.find_executable(proc["args"][0], env)
-    ctx.env = env
+        raise OcirtError(f"cannot change to cwd {cwd}: {e.strerror}", path="process.cwd", source=source) from None
+    executable = process.find_executable(proc["args"][0], env)
     caps = proc.get("capabilities")
     if caps is not None:
-        # Bounding drop and KEEPCAPS must happen while still root (see apply_capabilities).
-        apply_capabilities(caps, keep_for_setuid=True)
+        apply_capabilities(caps, keep_for_setuid=True, source=source)
     process.set_user(proc.get("user") or {})
     if caps is not None:
-        apply_capabilities(caps)
+        apply_capabilities(caps, source=source)
     if proc.get("noNewPrivileges"):
         syscalls.prctl(syscalls.PR_SET_NO_NEW_PRIVS, 1)
-    process.close_fds_on_exec(ctx.preserve_fds)
+    process.close_fds_on_exec(preserve_fds)
+    return executable, env
 
 
 def _write_sysctl(key, value):
@@ -231,3 +251,56 @@ def _wait_and_exec(ctx):
         message = str(e) if isinstance(e, OcirtError) else f"exec {ctx.executable}: {getattr(e, 'strerror', e)}"
         os.write(2, f"ocirt: {message}\n".encode())
         os._exit(127)
+
+
+# ---------------------------------------------------------------- exec
+
+def run_exec_intermediate(ctx):
+    """Child of `ocirt exec`: join the container, fork the process. Never returns.
+
+    fields: process, join_fds, cgroup_fds, channel, console_fd, preserve_fds, source
+    """
+    try:
+        from ocirt.linux.process import close_fds_except
+
+        close_fds_except(ctx.preserve_fds, {*ctx.channel.fds(), ctx.console_fd, *ctx.cgroup_fds,
+                                            *(fd for _, fd in ctx.join_fds)})
+        syscalls.prctl(syscalls.PR_SET_DUMPABLE, 0)
+        syscalls.prctl(syscalls.PR_SET_PDEATHSIG, 9)
+        # Cgroups first, while the host's view is still ours: children inherit them.
+        for fd in ctx.cgroup_fds:
+            os.write(fd, b"0")
+            os.close(fd)
+        namespaces.join(ctx.join_fds)
+        pid = os.fork()
+        if pid == 0:
+            _run_exec_process(ctx)
+        ctx.channel.send("pid", str(pid))
+        os._exit(0)
+    except BaseException as e:
+        _report(ctx.channel, e)
+        os._exit(1)
+
+
+def _run_exec_process(ctx):
+    """The exec'd process before execve: inside every namespace of the container."""
+    from ocirt.linux import process
+
+    try:
+        os.setsid()
+        proc = ctx.process
+        if proc.get("terminal"):
+            from ocirt.linux import terminal
+
+            terminal.setup_in_container(ctx.console_fd, proc.get("consoleSize"),
+                                        (proc.get("user") or {}).get("uid"))
+        executable, env = prepare_process(proc, ctx.preserve_fds, ctx.source)
+        process.reset_signals()
+        # The channel is close-on-exec: the parent reads end-of-file once this succeeds.
+        os.execve(executable, proc["args"], env)
+    except BaseException as e:
+        _report(ctx.channel, e)
+        os._exit(EXIT_EXEC_FAILED_CODE)
+
+
+EXIT_EXEC_FAILED_CODE = 255

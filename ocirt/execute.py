@@ -1,0 +1,138 @@
+"""`exec`: start another process inside a running container.
+
+The parent forks an intermediate that joins the init's cgroups (so every
+child is accounted there) and namespaces (user first; the pid namespace only
+applies to children), then forks the process, which takes the process spec
+(terminal, rlimits, cwd, user, capabilities, no_new_privs) and execs. The
+intermediate reports the process's host pid and exits; the process is then
+re-parented to the caller's subreaper (containerd's shim, conmon) or, in the
+foreground, to ocirt, which waits for it and returns its exit code.
+"""
+import os
+
+from ocirt import state as st
+from ocirt.container import Container, _lift_fd, _reap, write_pid_file
+from ocirt.errors import EXIT_EXEC_FAILED, OcirtError
+from ocirt.linux.namespaces import JOIN_ORDER, NAMESPACES
+
+
+def listen_fds():
+    """Sockets passed by systemd socket activation (LISTEN_FDS for this pid), as runc honours them."""
+    count = os.environ.get("LISTEN_FDS", "")
+    if not count.isdigit() or os.environ.get("LISTEN_PID", str(os.getpid())) != str(os.getpid()):
+        return 0
+    return int(count)
+
+
+def add_listen_env(process_spec, count):
+    if count:
+        env = [e for e in process_spec.get("env") or () if not e.startswith(("LISTEN_FDS=", "LISTEN_PID="))]
+        process_spec["env"] = env + [f"LISTEN_FDS={count}", "LISTEN_PID=1"]
+
+
+def exec_process(store, container_id, process_spec, *, detach=False, pid_file=None,
+                 console_socket=None, preserve_fds=0, ignore_paused=False, source="process.json"):
+    """Run `process_spec` in the container; returns the exit code (0 when detached)."""
+    from ocirt import init
+    from ocirt.linux import syscalls
+    from ocirt.linux.sync import channel_pair
+
+    c = Container.load(store, container_id)
+    status = c.status()
+    if status == st.PAUSED and not ignore_paused:
+        raise OcirtError(f"cannot exec in paused container {container_id!r} (use --ignore-paused to override)",
+                         exit_code=EXIT_EXEC_FAILED)
+    if status != st.PAUSED:
+        st.check_allowed("exec", status, container_id)
+    terminal = bool(process_spec.get("terminal"))
+    if terminal and detach and not console_socket:
+        raise OcirtError("cannot allocate a terminal for a detached exec without --console-socket",
+                         exit_code=EXIT_EXEC_FAILED)
+    count = listen_fds()
+    add_listen_env(process_spec, count)
+    preserve_fds += count
+    min_fd = 3 + preserve_fds
+
+    ns_fds = _open_namespaces(c, min_fd)
+    cg = c.cgroups()
+    cgroup_fds = [_lift_fd(fd, min_fd) for fd in (cg.join_fds() if cg is not None else [])]
+    parent_ch, child_ch = channel_pair(min_fd)
+    console_fd = relay_fd = None
+    if terminal:
+        if console_socket:
+            from ocirt.linux.terminal import connect_console_socket
+
+            console_fd = _lift_fd(connect_console_socket(console_socket), min_fd)
+        else:
+            import socket
+
+            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            console_fd, relay_fd = _lift_fd(theirs.detach(), min_fd), ours.detach()
+    init.preload(terminal)
+    if not detach:
+        syscalls.prctl(syscalls.PR_SET_CHILD_SUBREAPER, 1)
+    ctx = init.InitContext(
+        container_id=container_id, process=process_spec, join_fds=ns_fds, cgroup_fds=cgroup_fds,
+        channel=child_ch, console_fd=console_fd, preserve_fds=preserve_fds, source=source,
+    )
+    pid = os.fork()
+    if pid == 0:
+        parent_ch.close()
+        init.run_exec_intermediate(ctx)  # never returns
+    child_ch.close()
+    for fd in [*cgroup_fds, *(fd for _, fd in ns_fds)] + ([console_fd] if console_fd is not None else []):
+        os.close(fd)
+    try:
+        process_pid = _exec_handshake(parent_ch, pid)
+    finally:
+        parent_ch.close()
+    if pid_file:
+        write_pid_file(pid_file, process_pid)
+    if detach:
+        return 0
+    if relay_fd is not None:
+        from ocirt.linux.terminal import receive_master, relay
+
+        relay(receive_master(relay_fd))
+    from ocirt.container import _wait_foreground
+
+    return _wait_foreground(process_pid)
+
+
+def _open_namespaces(c, min_fd):
+    """Open the init's namespaces now, then check the init is still the same
+    process: the fds then pin the right namespaces even if the pid is reused."""
+    own = set(c.record.get("own_namespaces") or ())
+    fds = []
+    try:
+        for ns_type in JOIN_ORDER:
+            if ns_type in own:
+                fd = os.open(f"/proc/{c.pid}/ns/{NAMESPACES[ns_type][1]}", os.O_RDONLY | os.O_CLOEXEC)
+                fds.append((ns_type, _lift_fd(fd, min_fd)))
+    except FileNotFoundError:
+        for _, fd in fds:
+            os.close(fd)
+        raise OcirtError("container not running", exit_code=EXIT_EXEC_FAILED) from None
+    if not c.init_alive():
+        for _, fd in fds:
+            os.close(fd)
+        raise OcirtError("container not running", exit_code=EXIT_EXEC_FAILED)
+    return fds
+
+
+def _exec_handshake(channel, intermediate_pid):
+    """The process's host pid, once it has exec'd (end-of-file) or failed (an error)."""
+    try:
+        kind, payload = channel.receive()
+        if kind == "error":
+            raise OcirtError(payload, exit_code=EXIT_EXEC_FAILED)
+        if kind != "pid":
+            raise OcirtError("exec failed: the joining process exited", exit_code=EXIT_EXEC_FAILED)
+        process_pid = int(payload)
+        kind, payload = channel.receive()
+        if kind == "error":
+            _reap(process_pid)
+            raise OcirtError(payload, exit_code=EXIT_EXEC_FAILED)
+        return process_pid
+    finally:
+        _reap(intermediate_pid)
