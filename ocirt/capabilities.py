@@ -142,3 +142,20 @@ def _call(function, what, *args):
     except OSError as e:
         reason = os.strerror(e.errno) if e.errno else str(e)
         raise OcirtError(f"cannot {what}: {reason}") from e
+
+
+def check_grantable(caps, json_path="process.capabilities", source="config.json"):
+    """Fail early (at create, while errors still reach the caller) when capset
+    would later refuse a set: a process can only keep capabilities it has."""
+    from ocirt.linux import syscalls
+
+    sets = masks(caps, json_path, source)
+    _, permitted, inheritable = syscalls.capget()
+    known = (1 << (last_cap() + 1)) - 1
+    bounding = sum(1 << n for n in range(last_cap() + 1) if syscalls.prctl(PR_CAPBSET_READ, n) == 1)
+    for name, allowed in (("permitted", permitted), ("effective", permitted),
+                          ("inheritable", inheritable | bounding)):
+        missing = sets[name] & known & ~allowed
+        if missing:
+            raise OcirtError(f"{', '.join(capability_names(missing))} cannot be granted: "
+                             "ocirt does not hold it on this host", path=f"{json_path}.{name}", source=source)

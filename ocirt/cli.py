@@ -64,6 +64,15 @@ _COMMANDS = {
     "spec": ({"--bundle": ("bundle", True, False), "-b": ("bundle", True, False),
               "--rootless": ("rootless", False, False)}, (), "spec [--bundle B]"),
     "features": ({}, (), "features"),
+    "update": ({"--resources": ("resources", True, False), "-r": ("resources", True, False),
+                **{"--" + k.replace("_", "-"): (k, True, False) for k in (
+                    "memory", "memory_swap", "memory_reservation", "kernel_memory", "kernel_memory_tcp",
+                    "cpu_shares", "cpu_quota", "cpu_period", "cpu_rt_runtime", "cpu_rt_period",
+                    "cpuset_cpus", "cpuset_mems", "pids_limit", "blkio_weight")},
+                "--cpu-share": ("cpu_shares", True, False)},
+               ("id",), "update [--resources FILE|-] [--memory M] [--cpu-quota N] ... ID"),
+    "events": ({"--stats": ("stats", False, False), "--interval": ("interval", True, False)},
+               ("id",), "events [--stats] [--interval 5s] ID"),
 }
 
 
@@ -274,10 +283,36 @@ def _cmd_features(g, o, p):
     return 0
 
 
+def _cmd_update(g, o, p):
+    from ocirt import resources
+
+    if o.get("resources"):
+        res = resources.read_resources(o["resources"])
+        if not isinstance(res, dict):
+            raise OcirtError("resources: must be a JSON object")
+    else:
+        res = resources.resources_from_flags(o)
+    _print_warnings(resources.update(_store(g), p["id"], res))
+    return 0
+
+
+def _cmd_events(g, o, p):
+    from ocirt import resources
+
+    def write(line):
+        sys.stdout.write(line)
+        sys.stdout.flush()
+
+    resources.events(_store(g), p["id"], stats_only=o.get("stats", False),
+                     interval=resources.parse_interval(o.get("interval", "5s")), write=write)
+    return 0
+
+
 _HANDLERS = {
     "create": _cmd_create, "run": _cmd_run, "start": _cmd_start, "state": _cmd_state,
     "kill": _cmd_kill, "delete": _cmd_delete, "pause": _cmd_pause, "resume": _cmd_resume,
     "ps": _cmd_ps, "list": _cmd_list, "spec": _cmd_spec, "features": _cmd_features,
+    "update": _cmd_update, "events": _cmd_events,
 }
 
 

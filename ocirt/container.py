@@ -240,8 +240,10 @@ class _Creation:
         fifo_fd = _lift_fd(os.open(fifo, os.O_RDWR | os.O_CLOEXEC), min_fd)
         terminal = bool(self.config["process"].get("terminal"))
         console_fd, relay_fd = self._console(terminal, console_socket, min_fd)
+        # The init joins its cgroups itself, just before execve (init.join_cgroups).
+        cgroup_fds = [_lift_fd(fd, min_fd) for fd in self.cgroups.join_fds()]
         ctx = init.InitContext(
-            console_fd=console_fd,
+            console_fd=console_fd, cgroup_fds=cgroup_fds,
             container_id=self.id, bundle=self.bundle, rootfs=self.rootfs, config=self.config,
             plan=self.plan, join_fds=join_fds, channel=child_ch, fifo_fd=fifo_fd,
             no_pivot=no_pivot, preserve_fds=preserve_fds,
@@ -259,8 +261,8 @@ class _Creation:
         self.intermediate_pid = pid
         child_ch.close()
         os.close(fifo_fd)
-        if console_fd is not None:
-            os.close(console_fd)
+        for fd in cgroup_fds + ([console_fd] if console_fd is not None else []):
+            os.close(fd)
         for _, fd in join_fds:
             os.close(fd)
         _fault_point("after-clone")
@@ -307,7 +309,6 @@ class _Creation:
         self.record["pid"] = self.init_pid
         self.record["pid_start_time"] = st.process_start_time(self.init_pid)
         self.store.save(self.id, self.record)
-        self.cgroups.add_process(self.init_pid)
         self._set_oom_score_adj()
         channel.send("go", str(self.init_pid))
         _fault_point("during-mounts")
@@ -376,10 +377,14 @@ class _Creation:
 
 
 def _cgroup_views(cgroups):
-    try:
-        return cgroups.mount_views()
-    except AttributeError:
-        return []
+    """(directory under the container's cgroup mount, host dir) for each hierarchy."""
+    record = cgroups.to_record()
+    views = []
+    for key, host_dir in record["paths"].items():
+        mountpoint = record["mounts"][key]
+        name = os.path.relpath(mountpoint, "/sys/fs/cgroup")
+        views.append(("" if name == "." else name, host_dir))
+    return views
 
 
 def _lift_fd(fd, min_fd):

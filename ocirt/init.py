@@ -64,7 +64,7 @@ def run_intermediate(ctx):
         from ocirt.linux.process import close_fds_except
 
         close_fds_except(ctx.preserve_fds, {*ctx.channel.fds(), ctx.fifo_fd, ctx.console_fd,
-                                            *(fd for _, fd in ctx.join_fds)})
+                                            *ctx.cgroup_fds, *(fd for _, fd in ctx.join_fds)})
         syscalls.prctl(syscalls.PR_SET_DUMPABLE, 0)
         syscalls.prctl(syscalls.PR_SET_PDEATHSIG, 9)
         namespaces.join(ctx.join_fds)
@@ -105,8 +105,6 @@ def run_init(ctx):
     try:
         os.setsid()
         host_pid = int(ctx.channel.expect("go"))
-        if ctx.plan.creates("cgroup"):
-            namespaces.unshare(syscalls.CLONE_NEWCGROUP)
         ctx.hook_state["pid"] = host_pid
         _build_filesystem(ctx)
         _apply_container_settings(ctx.config)
@@ -116,7 +114,7 @@ def run_init(ctx):
 
             terminal.setup_in_container(ctx.console_fd, proc.get("consoleSize"),
                                         (proc.get("user") or {}).get("uid"))
-        ctx.executable, ctx.env = prepare_process(proc, ctx.preserve_fds)
+        ctx.executable, ctx.env = prepare_process(proc)
     except BaseException as e:
         _report(ctx.channel, e)
         os._exit(1)
@@ -139,8 +137,7 @@ def _build_filesystem(ctx):
         rootfs_mod.bind_rootfs(rootfs)
     mctx = rootfs_mod.MountContext(
         rootfs, ctx.bundle, ctx.cgroup_views,
-        own_cgroup_ns=plan.has_own("cgroup"), own_net_ns=plan.has_own("network"),
-        in_user_ns=in_user_ns,
+        own_net_ns=plan.has_own("network"), in_user_ns=in_user_ns,
     )
     dev_is_fresh = False
     for index, entry in enumerate(config.get("mounts") or ()):
@@ -182,15 +179,13 @@ def _apply_container_settings(config):
         _write_sysctl(key, value)
 
 
-def prepare_process(proc, preserve_fds, source="config.json"):
-    """Apply a runtime-spec `process` to the current process, short of exec.
+def prepare_process(proc, source="config.json"):
+    """First half of applying a runtime-spec `process`: what can fail because of
+    the config, done while errors still reach `create` (or `exec`).
 
     Shared by the container's init and by `exec`. Returns (executable, env).
-    Order matters: rlimits and cwd while still privileged; the bounding set
-    and KEEPCAPS before the user switch (both need root's capabilities);
-    the final capability sets after it; no_new_privs last.
     """
-    from ocirt.capabilities import apply_capabilities
+    from ocirt.capabilities import check_grantable
     from ocirt.linux import process
     from ocirt.linux.rlimits import apply_rlimits
 
@@ -202,6 +197,20 @@ def prepare_process(proc, preserve_fds, source="config.json"):
     except OSError as e:
         raise OcirtError(f"cannot change to cwd {cwd}: {e.strerror}", path="process.cwd", source=source) from None
     executable = process.find_executable(proc["args"][0], env)
+    if proc.get("capabilities") is not None:
+        check_grantable(proc["capabilities"], source=source)
+    return executable, env
+
+
+def drop_privileges(proc, preserve_fds, source="config.json"):
+    """Second half, right before exec: user, capabilities, no_new_privs, fds.
+
+    The bounding set and KEEPCAPS go before the user switch (both need
+    root's capabilities), the final capability sets after it.
+    """
+    from ocirt.capabilities import apply_capabilities
+    from ocirt.linux import process
+
     caps = proc.get("capabilities")
     if caps is not None:
         apply_capabilities(caps, keep_for_setuid=True, source=source)
@@ -211,7 +220,21 @@ def prepare_process(proc, preserve_fds, source="config.json"):
     if proc.get("noNewPrivileges"):
         syscalls.prctl(syscalls.PR_SET_NO_NEW_PRIVS, 1)
     process.close_fds_on_exec(preserve_fds)
-    return executable, env
+
+
+def join_cgroups(cgroup_fds, new_cgroup_ns):
+    """Move this process into the container's cgroups, as the last step before execve.
+
+    Memory is charged to the cgroup a page is touched in; joining this late
+    keeps the pages this Python process dirties during setup out of the
+    container's memory limit (a container can start under a few hundred KiB).
+    The cgroup namespace comes after the join, so its root is the container's cgroup.
+    """
+    for fd in cgroup_fds:
+        os.write(fd, b"0")
+        os.close(fd)
+    if new_cgroup_ns:
+        namespaces.unshare(syscalls.CLONE_NEWCGROUP)
 
 
 def _write_sysctl(key, value):
@@ -224,7 +247,13 @@ def _write_sysctl(key, value):
 
 
 def _wait_and_exec(ctx):
-    """Report ready, wait until `start` writes to the exec fifo, then exec."""
+    """Report ready, wait until `start` writes to the exec fifo, then exec.
+
+    Everything after the wait is kept short: the cgroups are joined first
+    (so as little as possible is charged to the container), then privileges
+    are dropped, startContainer hooks run, and the program is exec'd.
+    Errors from here on can only go to the container's stderr.
+    """
     from ocirt.linux import process
 
     process.exit_on_terminating_signals()
@@ -243,10 +272,13 @@ def _wait_and_exec(ctx):
     try:
         from ocirt.linux.hooks import run_hooks
 
+        proc = ctx.config["process"]
+        join_cgroups(ctx.cgroup_fds, ctx.plan.creates("cgroup"))
+        drop_privileges(proc, ctx.preserve_fds)
         ctx.hook_state["status"] = "running"
         run_hooks((ctx.config.get("hooks") or {}).get("startContainer"), ctx.hook_state, "startContainer")
         process.reset_signals()
-        os.execve(ctx.executable, ctx.config["process"]["args"], ctx.env)
+        os.execve(ctx.executable, proc["args"], ctx.env)
     except BaseException as e:
         message = str(e) if isinstance(e, OcirtError) else f"exec {ctx.executable}: {getattr(e, 'strerror', e)}"
         os.write(2, f"ocirt: {message}\n".encode())
@@ -267,10 +299,6 @@ def run_exec_intermediate(ctx):
                                             *(fd for _, fd in ctx.join_fds)})
         syscalls.prctl(syscalls.PR_SET_DUMPABLE, 0)
         syscalls.prctl(syscalls.PR_SET_PDEATHSIG, 9)
-        # Cgroups first, while the host's view is still ours: children inherit them.
-        for fd in ctx.cgroup_fds:
-            os.write(fd, b"0")
-            os.close(fd)
         namespaces.join(ctx.join_fds)
         pid = os.fork()
         if pid == 0:
@@ -294,7 +322,9 @@ def _run_exec_process(ctx):
 
             terminal.setup_in_container(ctx.console_fd, proc.get("consoleSize"),
                                         (proc.get("user") or {}).get("uid"))
-        executable, env = prepare_process(proc, ctx.preserve_fds, ctx.source)
+        executable, env = prepare_process(proc, ctx.source)
+        join_cgroups(ctx.cgroup_fds, False)
+        drop_privileges(proc, ctx.preserve_fds, ctx.source)
         process.reset_signals()
         # The channel is close-on-exec: the parent reads end-of-file once this succeeds.
         os.execve(executable, proc["args"], env)

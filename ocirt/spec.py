@@ -37,8 +37,15 @@ HOOK_STAGES = ("prestart", "createRuntime", "createContainer", "startContainer",
 
 
 def load_config(bundle_dir):
-    """Read, validate and return `<bundle_dir>/config.json` as a dict."""
-    return validate_config(_read_json(os.path.join(bundle_dir, "config.json")))
+    """Read, validate and return `<bundle_dir>/config.json` as a dict.
+
+    Beyond `validate_config`, checks what needs the bundle on disk: bind
+    mount sources (relative ones are resolved against the bundle) must exist,
+    so that a typo is reported before anything is built.
+    """
+    config = validate_config(_read_json(os.path.join(bundle_dir, "config.json")))
+    _check_bind_sources(config.get("mounts") or (), bundle_dir, "config.json")
+    return config
 
 
 def load_process(path):
@@ -49,6 +56,7 @@ def load_process(path):
 def validate_config(obj, source="config.json"):
     """Check a parsed config.json; return it unchanged or raise OcirtError."""
     _check_schema(obj, CONFIG_SCHEMA, source)
+    _check_strings(obj, [], source)
     if "process" not in obj:
         raise OcirtError("'process' is a required property to create a container", source=source)
     if "root" not in obj:
@@ -56,6 +64,7 @@ def validate_config(obj, source="config.json"):
     _check_version(obj["ociVersion"], source)
     _check_process(obj["process"], "process", source)
     _check_hooks(obj.get("hooks", {}), source)
+    _check_names(obj, source)
     _check_linux(obj.get("linux", {}), source)
     return obj
 
@@ -63,6 +72,7 @@ def validate_config(obj, source="config.json"):
 def validate_process(obj, source="process.json"):
     """Check a parsed process object (as in config.json's `process`)."""
     _check_schema(obj, PROCESS_SCHEMA, source)
+    _check_strings(obj, [], source)
     _check_process(obj, "", source)
     return obj
 
@@ -187,6 +197,56 @@ def _check_version(version, source):
                          path="ociVersion", source=source)
 
 
+def _check_strings(value, parts, source):
+    """Strings reach the kernel as C strings: a NUL byte would silently cut
+    them short, and a lone surrogate (JSON "\\ud800") cannot be encoded at
+    all. Annotations are only stored and handed back, so they may hold anything."""
+    if isinstance(value, str):
+        if "\0" in value:
+            raise OcirtError("a NUL character (\\u0000) is not allowed here", path=json_path(parts) or None,
+                             source=source)
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            raise OcirtError("a lone UTF-16 surrogate is not allowed here: the string is not valid Unicode",
+                             path=json_path(parts) or None, source=source) from None
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if not parts and key == "annotations":
+                continue
+            _check_strings(key, parts, source)
+            _check_strings(item, [*parts, key], source)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _check_strings(item, [*parts, i], source)
+
+
+# HOST_NAME_MAX and the domain name's limit (struct utsname fields are 65 bytes with the NUL).
+_UTS_NAME_MAX = 64
+
+
+def _check_names(config, source):
+    for key in ("hostname", "domainname"):
+        value = config.get(key)
+        if value is not None and len(value.encode()) > _UTS_NAME_MAX:
+            raise OcirtError(f"{len(value.encode())} bytes is too long: the kernel takes at most {_UTS_NAME_MAX}",
+                             path=key, source=source)
+
+
+def _is_bind(mount):
+    return mount.get("type") == "bind" or any(o in ("bind", "rbind") for o in mount.get("options") or ())
+
+
+def _check_bind_sources(mounts, bundle_dir, source):
+    for i, mount in enumerate(mounts):
+        if not _is_bind(mount) or not mount.get("source"):
+            continue
+        path = os.path.join(os.path.abspath(bundle_dir), mount["source"])
+        if not os.path.lexists(path):
+            raise OcirtError(f"bind mount source {path} does not exist", path=f"mounts[{i}].source",
+                             source=source)
+
+
 def _absolute(value, path, source):
     if not value.startswith("/"):
         raise OcirtError(f"{value!r} is not an absolute path", path=path, source=source)
@@ -230,7 +290,18 @@ def _check_hooks(hooks, source):
             _absolute(hook["path"], json_path(["hooks", stage, i, "path"]), source)
 
 
+# Memory values where -1 means "unlimited" and other negatives mean nothing.
+_MEMORY_KEYS = ("limit", "reservation", "swap", "kernel", "kernelTCP")
+
+
 def _check_linux(linux, source):
+    memory = (linux.get("resources") or {}).get("memory") or {}
+    for key in _MEMORY_KEYS:
+        value = memory.get(key)
+        if isinstance(value, int) and value < -1:
+            raise OcirtError(f"{value} is negative: use -1 for unlimited or a number of bytes",
+                             path=f"linux.resources.memory.{key}", source=source)
+
     seen = {}
     for i, ns in enumerate(linux.get("namespaces", ())):
         kind = ns["type"]
@@ -248,3 +319,12 @@ def _check_linux(linux, source):
             if linux.get(key):
                 raise OcirtError('set without a user namespace: add {"type": "user"} to linux.namespaces',
                                  path="linux." + key, source=source)
+
+
+RESOURCES_SCHEMA = "defs-linux.json#/definitions/resources"
+
+
+def validate_resources(obj, source="resources"):
+    """For `update --resources`: a linux.resources object, with path-precise errors."""
+    _check_schema(obj, RESOURCES_SCHEMA, source)
+    return obj

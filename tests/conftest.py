@@ -153,10 +153,15 @@ def subreaper():
 @pytest.fixture(autouse=True)
 def no_leaks(request, tmp_path):
     """After each integration test (and its own clean-up): no state dir, mount,
-    cgroup or process of an ocirt test container is left on the host."""
+    cgroup or process of the containers it created is left on the host.
+
+    Scoped to this test's ids so that test runs in parallel do not see each other.
+    """
     yield
     if "integration" not in str(request.node.fspath):
         return
+    runtime = request.node.funcargs.get("ocirt")
+    ids = sorted(runtime.ids) if runtime is not None else []
     # Fixtures such as `ocirt` are finalized before this one (they were set up after it).
     _reap_zombie_children()
     root = tmp_path / "root"
@@ -166,10 +171,10 @@ def no_leaks(request, tmp_path):
     mounts = _mounts_mentioning(str(tmp_path))
     if mounts:
         leftovers.append(f"mounts: {mounts}")
-    cgroups = _cgroup_dirs_named(TEST_ID_PREFIX)
+    cgroups = [d for cid in ids for d in _cgroup_dirs_named(cid)]
     if cgroups:
         leftovers.append(f"cgroups: {cgroups}")
-    procs = _processes_in_cgroups_named(TEST_ID_PREFIX)
+    procs = [pid for cid in ids for pid in _processes_in_cgroups_named(cid)]
     if procs:
         leftovers.append(f"processes: {procs}")
     for container_id_dir in sorted(cgroups, key=len, reverse=True):

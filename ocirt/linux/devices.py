@@ -46,6 +46,8 @@ def cgroup_rules(config_rules, devices):
     mentioned = {(r.get("type"), r.get("major"), r.get("minor")) for r in rules if r.get("type")}
     extra = list(_DEFAULT_RULES)
     for dev in devices or ():
+        if dev.get("type") not in ("c", "u", "b"):
+            continue  # a fifo ("p") is no device: the device cgroup has no rule for it
         extra.append({"allow": True, "type": "c" if dev["type"] == "u" else dev["type"],
                       "major": dev.get("major"), "minor": dev.get("minor"), "access": "rwm"})
     for rule in extra:

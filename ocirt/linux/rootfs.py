@@ -1,15 +1,21 @@
 """Building the container's root filesystem inside its mount namespace.
 
 Order (runtime-spec config.md "Mounts", runtime-linux.md):
-  1. "/" gets rootfsPropagation (default: recursive slave, so nothing the
-     container mounts reaches the host, while host mounts still propagate in);
+  1. "/" becomes recursively slave (or private for rootfsPropagation
+     private), so that nothing the container mounts reaches the host, while
+     host mounts still propagate in; no mount of the namespace is shared
+     any more, which pivot_root requires;
   2. the rootfs is bind-mounted on itself so that it is a mount point for pivot_root;
   3. config mounts, in order, each destination resolved inside the rootfs at
      mount time (a symlink in the image cannot point a mount outside it);
   4. /dev: default devices and links when /dev is a fresh tmpfs, then linux.devices;
-  5. pivot_root (or MS_MOVE + chroot with --no-pivot);
+  5. pivot_root (or MS_MOVE + chroot with --no-pivot), then rootfsPropagation
+     shared or unbindable is applied to the new "/" and everything below it
+     (only now: on the old tree a shared "/" would carry the container's
+     mounts to the host);
   6. readonlyPaths, maskedPaths, and root.readonly.
 """
+import errno
 import os
 import stat
 
@@ -18,48 +24,74 @@ from ocirt.linux import syscalls
 from ocirt.linux.mountopts import parse_mount_options
 from ocirt.linux.rootpath import mkdir_in_root, resolve_in_root, touch_in_root
 
+# rootfsPropagation -> (propagation while the rootfs is built, propagation of
+# the container's "/" after pivot_root, or None to keep the first). The spec
+# names the first four; runc and crun also take the recursive forms. All are
+# applied recursively.
 _PROPAGATION = {
-    "shared": syscalls.MS_SHARED | syscalls.MS_REC,
-    "slave": syscalls.MS_SLAVE | syscalls.MS_REC,
-    "private": syscalls.MS_PRIVATE | syscalls.MS_REC,
-    "unbindable": syscalls.MS_UNBINDABLE | syscalls.MS_REC,
+    "slave": (syscalls.MS_SLAVE, None),
+    "private": (syscalls.MS_PRIVATE, None),
+    "shared": (syscalls.MS_SLAVE, syscalls.MS_SHARED),
+    "unbindable": (syscalls.MS_SLAVE, syscalls.MS_UNBINDABLE),
 }
+for _name in list(_PROPAGATION):
+    _PROPAGATION["r" + _name] = _PROPAGATION[_name]
+del _name
+
+# Set by set_root_propagation, applied by pivot() or move_root(): the same
+# process runs both, in that order.
+_final_root_propagation = None
 
 # Flags a bind remount must keep: the kernel locks them on mounts that came
 # from a more privileged mount namespace, and a remount that drops one fails.
-_LOCKED_FLAGS = syscalls.MS_NOSUID | syscalls.MS_NODEV | syscalls.MS_NOEXEC | 0x400 | 0x800 | 0x200000
-# (0x400 MS_NOATIME, 0x800 MS_NODIRATIME, 0x200000 MS_RELATIME; statvfs's f_flag uses the same bits)
+# statvfs's f_flag uses the MS_* bits for these (not for relatime: ST_RELATIME
+# is 0x1000, and a remount without an atime flag gets relatime anyway).
+_LOCKED_FLAGS = syscalls.MS_NOSUID | syscalls.MS_NODEV | syscalls.MS_NOEXEC | 0x400 | 0x800
+# (0x400 MS_NOATIME, 0x800 MS_NODIRATIME)
 
 
 def _mount(source, target, fstype, flags=0, data=None):
     try:
         syscalls.mount(source, target, fstype, flags, data)
     except OSError as e:
-        raise OcirtError(f"mount {fstype or source} on {target}: {e.strerror}") from None
+        raise OcirtError(f"mount {fstype or source} on {target}: {_strerror(e)}") from None
+
+
+def _strerror(error):
+    """The bare reason: syscalls' OSErrors already name the call in strerror."""
+    return os.strerror(error.errno) if error.errno else str(error)
 
 
 def set_root_propagation(propagation):
+    """Cut "/" off from the host (step 1); remember what pivot() applies later."""
+    global _final_root_propagation
     flags = _PROPAGATION.get(propagation or "slave")
     if flags is None:
         raise OcirtError(f"unknown rootfsPropagation {propagation!r}", path="linux.rootfsPropagation")
-    _mount(None, "/", None, flags)
+    setup, _final_root_propagation = flags
+    _mount(None, "/", None, setup | syscalls.MS_REC)
 
 
 def bind_rootfs(rootfs):
+    # "/" is a recursive slave (or private) by now, so this bind is too: it
+    # cannot propagate to the host, and pivot_root accepts it.
     _mount(rootfs, rootfs, None, syscalls.MS_BIND | syscalls.MS_REC)
-    # pivot_root refuses a new root whose parent mount is shared.
-    _mount(None, rootfs, None, syscalls.MS_PRIVATE)
+
+
+def _apply_final_root_propagation():
+    global _final_root_propagation
+    flags, _final_root_propagation = _final_root_propagation, None
+    if flags:
+        _mount(None, "/", None, flags | syscalls.MS_REC)
 
 
 class MountContext:
     """What mounting needs beyond the mount entry itself."""
 
-    def __init__(self, rootfs, bundle, cgroup_views=(), own_cgroup_ns=False, own_net_ns=True,
-                 in_user_ns=False):
+    def __init__(self, rootfs, bundle, cgroup_views=(), own_net_ns=True, in_user_ns=False):
         self.rootfs = rootfs
         self.bundle = bundle
-        self.cgroup_views = cgroup_views  # [(name, fstype, options, host_dir)]
-        self.own_cgroup_ns = own_cgroup_ns
+        self.cgroup_views = cgroup_views  # [(directory name under the mount, host dir)]
         self.own_net_ns = own_net_ns
         self.in_user_ns = in_user_ns
 
@@ -78,8 +110,17 @@ def mount_entry(ctx, entry, index):
     elif fstype in ("cgroup", "cgroup2"):
         _cgroup_mount(ctx, fstype, destination, opts)
     else:
+        target = resolve_in_root(ctx.rootfs, destination)
+        try:
+            old_mode = os.stat(target).st_mode
+        except OSError:
+            old_mode = None
         target = mkdir_in_root(ctx.rootfs, destination)
         flags = opts.flags & ~syscalls.MS_REMOUNT
+        if fstype == "tmpfs" and old_mode is not None and stat.S_ISDIR(old_mode):
+            _tmpfs_mount(target, source, flags, opts, old_mode, destination, index)
+            _apply_propagation_and_attrs(ctx, destination, opts)
+            return
         try:
             syscalls.mount(source, target, fstype, flags, opts.data or None)
         except PermissionError:
@@ -91,8 +132,89 @@ def mount_entry(ctx, entry, index):
                 raise OcirtError(f"mount {fstype} on {destination}: Operation not permitted",
                                  path=f"mounts[{index}]") from None
         except OSError as e:
-            raise OcirtError(f"mount {fstype} on {destination}: {e.strerror}", path=f"mounts[{index}]") from None
+            raise OcirtError(f"mount {fstype} on {destination}: {_strerror(e)}", path=f"mounts[{index}]") from None
     _apply_propagation_and_attrs(ctx, destination, opts)
+
+
+def _tmpfs_mount(target, source, flags, opts, old_mode, destination, index):
+    """A tmpfs over an existing directory of the image.
+
+    Without a mode= option it takes the directory's mode (as runc does:
+    a tmpfs over /run stays 0755 rather than tmpfs's 1777). With tmpcopyup
+    the directory's contents are copied into it first (podman asks for
+    this on /tmp, /run, /var/tmp): through a descriptor opened before the
+    mount, since the mount hides the directory's own entries.
+    """
+    under = None
+    if opts.tmpcopyup:
+        try:
+            under = os.open(target, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError as e:
+            raise OcirtError(f"tmpcopyup on {destination}: {_strerror(e)}", path=f"mounts[{index}]") from None
+    try:
+        try:
+            syscalls.mount(source or "tmpfs", target, "tmpfs", flags, opts.data or None)
+        except OSError as e:
+            raise OcirtError(f"mount tmpfs on {destination}: {_strerror(e)}", path=f"mounts[{index}]") from None
+        if not any(o.startswith("mode=") for o in opts.data.split(",")) and not flags & syscalls.MS_RDONLY:
+            os.chmod(target, stat.S_IMODE(old_mode))
+        if under is not None:
+            top = os.open(target, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            try:
+                _copy_tree(under, top)
+            except OSError as e:
+                raise OcirtError(f"tmpcopyup on {destination}: {_strerror(e)}", path=f"mounts[{index}]") from None
+            finally:
+                os.close(top)
+    finally:
+        if under is not None:
+            os.close(under)
+
+
+def _copy_tree(src_fd, dst_fd):
+    """Copy the entries of directory src_fd into directory dst_fd, keeping
+    modes, owners and symlinks; fds only, so no path can lead elsewhere."""
+    for entry in os.scandir(src_fd):
+        name = entry.name
+        st = entry.stat(follow_symlinks=False)
+        mode = st.st_mode
+        if stat.S_ISDIR(mode):
+            os.mkdir(name, 0o700, dir_fd=dst_fd)
+            sub_src = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=src_fd)
+            try:
+                sub_dst = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
+                                  dir_fd=dst_fd)
+                try:
+                    _copy_tree(sub_src, sub_dst)
+                finally:
+                    os.close(sub_dst)
+            finally:
+                os.close(sub_src)
+        elif stat.S_ISLNK(mode):
+            os.symlink(os.readlink(name, dir_fd=src_fd), name, dir_fd=dst_fd)
+        elif stat.S_ISREG(mode):
+            fin = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=src_fd)
+            try:
+                fout = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                               0o600, dir_fd=dst_fd)
+                try:
+                    while True:
+                        chunk = os.read(fin, 1 << 20)
+                        if not chunk:
+                            break
+                        os.write(fout, chunk)
+                finally:
+                    os.close(fout)
+            finally:
+                os.close(fin)
+        elif stat.S_ISFIFO(mode) or stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+            os.mknod(name, mode, st.st_rdev, dir_fd=dst_fd)
+        else:
+            continue  # sockets: nothing to copy
+        os.chown(name, st.st_uid, st.st_gid, dir_fd=dst_fd, follow_symlinks=False)
+        if not stat.S_ISLNK(mode):
+            os.chmod(name, stat.S_IMODE(mode), dir_fd=dst_fd)
+        os.utime(name, ns=(st.st_atime_ns, st.st_mtime_ns), dir_fd=dst_fd, follow_symlinks=False)
 
 
 def _bind_mount(ctx, source, destination, opts, index):
@@ -103,7 +225,7 @@ def _bind_mount(ctx, source, destination, opts, index):
     try:
         source_is_dir = stat.S_ISDIR(os.stat(source).st_mode)
     except OSError as e:
-        raise OcirtError(f"bind mount source {source}: {e.strerror}", path=f"mounts[{index}].source") from None
+        raise OcirtError(f"bind mount source {source}: {_strerror(e)}", path=f"mounts[{index}].source") from None
     target = (mkdir_in_root if source_is_dir else touch_in_root)(ctx.rootfs, destination)
     flags = syscalls.MS_BIND | (opts.flags & syscalls.MS_REC)
     _mount(source, target, None, flags)
@@ -121,45 +243,35 @@ def _remount_bind(target, flags, clear=0):
 def _cgroup_mount(ctx, fstype, destination, opts):
     """Show the container its own cgroups at `destination`.
 
-    On a v1 or hybrid host that is a tmpfs holding one directory per hierarchy;
-    on pure v2, one cgroup2 mount. With a cgroup namespace each hierarchy is
-    mounted fresh (the namespace makes the container's cgroup its root);
-    without one, the container's directories are bind-mounted from the host.
+    Each hierarchy's directory of the container is bind-mounted from the host
+    (on v1 and hybrid hosts under a tmpfs holding one directory per
+    hierarchy; on pure v2 directly), so the container sees its own cgroup as
+    the root whether or not it has a cgroup namespace. Bind mounts rather
+    than fresh cgroupfs mounts because the init joins its cgroups only just
+    before exec (see init._wait_and_exec), after the mounts are made.
     """
     target = mkdir_in_root(ctx.rootfs, destination)
     flags = opts.flags & (syscalls.MS_NOSUID | syscalls.MS_NODEV | syscalls.MS_NOEXEC)
     views = ctx.cgroup_views
-    if len(views) == 1 and views[0][1] == "cgroup2" and views[0][0] == "":
-        _mount_one_hierarchy(ctx, target, views[0], flags)
-    else:
+    single = len(views) == 1 and views[0][0] == ""
+    if not single:
         _mount("tmpfs", target, "tmpfs", flags, "mode=755")
-        for view in views:
-            sub = mkdir_in_root(ctx.rootfs, os.path.join(destination, view[0]))
-            _mount_one_hierarchy(ctx, sub, view, flags)
+    for name, host_dir in views:
+        sub = target if single else mkdir_in_root(ctx.rootfs, os.path.join(destination, name))
+        _mount(host_dir, sub, None, syscalls.MS_BIND | syscalls.MS_REC)
+        _remount_bind(sub, flags | (opts.flags & syscalls.MS_RDONLY))
+    if not single:
         for alias, real in _cgroup_aliases(views):
             link = resolve_in_root(ctx.rootfs, os.path.join(destination, alias))
             if not os.path.lexists(link):
                 os.symlink(real, link)
-    if opts.flags & syscalls.MS_RDONLY:
-        for view in views:
-            path = target if view[0] == "" else os.path.join(target, view[0])
-            _remount_bind(path, syscalls.MS_RDONLY | flags)
-        if not (len(views) == 1 and views[0][0] == ""):
+        if opts.flags & syscalls.MS_RDONLY:
             _mount(None, target, None, syscalls.MS_REMOUNT | syscalls.MS_RDONLY | flags, "mode=755")
-
-
-def _mount_one_hierarchy(ctx, target, view, flags):
-    name, fstype, options, host_dir = view
-    if ctx.own_cgroup_ns:
-        data = None if fstype == "cgroup2" else options
-        _mount(fstype, target, fstype, flags, data)
-    else:
-        _mount(host_dir, target, None, syscalls.MS_BIND | syscalls.MS_REC)
 
 
 def _cgroup_aliases(views):
     """cpu,cpuacct style comounts also appear under each controller's name."""
-    for name, fstype, _, _ in views:
+    for name, _ in views:
         if "," in name:
             for part in name.split(","):
                 yield part, name
@@ -175,7 +287,7 @@ def _apply_propagation_and_attrs(ctx, destination, opts):
         try:
             syscalls.mount_setattr(target, opts.recursive_set, opts.recursive_clear)
         except OSError as e:
-            raise OcirtError(f"mount_setattr on {destination}: {e.strerror}") from None
+            raise OcirtError(f"mount_setattr on {destination}: {_strerror(e)}") from None
 
 
 def pivot(rootfs):
@@ -189,7 +301,8 @@ def pivot(rootfs):
         syscalls.umount2(".", syscalls.MNT_DETACH)
         os.chdir("/")
     except OSError as e:
-        raise OcirtError(f"pivot_root {rootfs}: {e.strerror}") from None
+        raise OcirtError(f"pivot_root {rootfs}: {_strerror(e)}") from None
+    _apply_final_root_propagation()
 
 
 def move_root(rootfs):
@@ -200,7 +313,8 @@ def move_root(rootfs):
         os.chroot(".")
         os.chdir("/")
     except OSError as e:
-        raise OcirtError(f"moving the rootfs {rootfs} to /: {e.strerror}") from None
+        raise OcirtError(f"moving the rootfs {rootfs} to /: {_strerror(e)}") from None
+    _apply_final_root_propagation()
 
 
 def chroot_only(rootfs):
@@ -209,7 +323,7 @@ def chroot_only(rootfs):
         os.chroot(rootfs)
         os.chdir("/")
     except OSError as e:
-        raise OcirtError(f"chroot {rootfs}: {e.strerror}") from None
+        raise OcirtError(f"chroot {rootfs}: {_strerror(e)}") from None
 
 
 def make_readonly(path):
@@ -222,7 +336,7 @@ def make_readonly(path):
     except OcirtError:
         raise
     except OSError as e:
-        raise OcirtError(f"making {path} read-only: {e.strerror}") from None
+        raise OcirtError(f"making {path} read-only: {_strerror(e)}") from None
 
 
 def mask(path):
@@ -237,7 +351,7 @@ def mask(path):
         else:
             syscalls.mount("/dev/null", path, None, syscalls.MS_BIND)
     except OSError as e:
-        raise OcirtError(f"masking {path}: {e.strerror}") from None
+        raise OcirtError(f"masking {path}: {_strerror(e)}") from None
 
 
 def remount_root_readonly():
