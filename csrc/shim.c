@@ -8,6 +8,7 @@
 #include <sys/personality.h>
 #include <sys/syscall.h>
 #include <linux/capability.h>
+#include <seccomp.h>
 #include "shim.h"
 
 #ifndef SYS_mount_setattr
@@ -102,3 +103,42 @@ int ocirt_move_mount(int from_dirfd, const char *from_path, int to_dirfd,
 {
     return (int)syscall(SYS_move_mount, from_dirfd, from_path, to_dirfd, to_path, flags);
 }
+
+void *ocirt_seccomp_init(uint32_t default_action) { return seccomp_init(default_action); }
+
+int ocirt_seccomp_arch_add(void *ctx, const char *arch_name)
+{
+    uint32_t arch = seccomp_arch_resolve_name(arch_name);
+    if (arch == 0)
+        return -EINVAL;
+    return seccomp_arch_add(ctx, arch);
+}
+
+int ocirt_seccomp_syscall(const char *name) { return seccomp_syscall_resolve_name(name); }
+
+int ocirt_seccomp_rule_add(void *ctx, uint32_t action, int syscall, unsigned int count,
+                           const unsigned int *arg_index, const int *op,
+                           const uint64_t *value, const uint64_t *value_two)
+{
+    struct scmp_arg_cmp args[6];
+    if (count > 6)
+        return -EINVAL;
+    for (unsigned int i = 0; i < count; i++) {
+        args[i].arg = arg_index[i];
+        args[i].op = (enum scmp_compare)op[i];
+        args[i].datum_a = value[i];
+        args[i].datum_b = value_two[i];
+    }
+    return seccomp_rule_add_array(ctx, action, syscall, count, args);
+}
+
+int ocirt_seccomp_attr_set(void *ctx, int attr, uint32_t value)
+{
+    return seccomp_attr_set(ctx, (enum scmp_filter_attr)attr, value);
+}
+
+int ocirt_seccomp_load(void *ctx) { return seccomp_load(ctx); }
+
+int ocirt_seccomp_notify_fd(void *ctx) { return seccomp_notify_fd(ctx); }
+
+void ocirt_seccomp_release(void *ctx) { seccomp_release(ctx); }

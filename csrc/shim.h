@@ -28,4 +28,17 @@ int ocirt_open_tree(int dirfd, const char *path, unsigned int flags);
 int ocirt_move_mount(int from_dirfd, const char *from_path, int to_dirfd,
                      const char *to_path, unsigned int flags);
 
+/* libseccomp, for linux.seccomp. These return what libseccomp returns:
+ * a negative errno on failure (not -1 with errno). */
+void *ocirt_seccomp_init(uint32_t default_action);
+int ocirt_seccomp_arch_add(void *ctx, const char *arch_name);
+int ocirt_seccomp_syscall(const char *name);
+int ocirt_seccomp_rule_add(void *ctx, uint32_t action, int syscall, unsigned int count,
+                           const unsigned int *arg_index, const int *op,
+                           const uint64_t *value, const uint64_t *value_two);
+int ocirt_seccomp_attr_set(void *ctx, int attr, uint32_t value);
+int ocirt_seccomp_load(void *ctx);
+int ocirt_seccomp_notify_fd(void *ctx);
+void ocirt_seccomp_release(void *ctx);
+
 #endif

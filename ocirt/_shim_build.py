@@ -21,6 +21,7 @@ ffibuilder.set_source(
     '#include "shim.h"',
     sources=[os.path.relpath(os.path.join(CSRC, "shim.c"))],
     include_dirs=[os.path.relpath(CSRC)],
+    libraries=["seccomp"],
 )
 
 if __name__ == "__main__":

@@ -160,9 +160,6 @@ def _check_supported(config, plan, has_console):
         raise OcirtError("SELinux is not enabled on this host",
                          path="process.selinuxLabel" if proc.get("selinuxLabel") else "linux.mountLabel",
                          source="config.json")
-    if linux.get("seccomp"):
-        raise OcirtError("seccomp is not supported yet; remove linux.seccomp to run without it",
-                         path="linux.seccomp", source="config.json")
     if config.get("hostname") and not plan.has_own("uts"):
         raise OcirtError("unable to set hostname without a private UTS namespace",
                          path="hostname", source="config.json")
@@ -242,8 +239,9 @@ class _Creation:
         console_fd, relay_fd = self._console(terminal, console_socket, min_fd)
         # The init joins its cgroups itself, just before execve (init.join_cgroups).
         cgroup_fds = [_lift_fd(fd, min_fd) for fd in self.cgroups.join_fds()]
+        listener_fd = _connect_seccomp_listener(linux.get("seccomp"), min_fd)
         ctx = init.InitContext(
-            console_fd=console_fd, cgroup_fds=cgroup_fds,
+            console_fd=console_fd, cgroup_fds=cgroup_fds, listener_fd=listener_fd,
             container_id=self.id, bundle=self.bundle, rootfs=self.rootfs, config=self.config,
             plan=self.plan, join_fds=join_fds, channel=child_ch, fifo_fd=fifo_fd,
             no_pivot=no_pivot, preserve_fds=preserve_fds,
@@ -261,7 +259,7 @@ class _Creation:
         self.intermediate_pid = pid
         child_ch.close()
         os.close(fifo_fd)
-        for fd in cgroup_fds + ([console_fd] if console_fd is not None else []):
+        for fd in cgroup_fds + [fd for fd in (console_fd, listener_fd) if fd is not None]:
             os.close(fd)
         for _, fd in join_fds:
             os.close(fd)
@@ -374,6 +372,23 @@ class _Creation:
             pass  # the record stays behind for `delete --force` to retry
         else:
             self.store.remove(self.id)
+
+
+def _connect_seccomp_listener(seccomp, min_fd):
+    """Connect to linux.seccomp.listenerPath now: after pivot_root the container cannot reach it."""
+    path = (seccomp or {}).get("listenerPath")
+    if not path:
+        return None
+    import socket
+
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.connect(path)
+    except OSError as e:
+        sock.close()
+        raise OcirtError(f"cannot connect to the seccomp listener {path}: {e.strerror}",
+                         path="linux.seccomp.listenerPath", source="config.json") from None
+    return _lift_fd(sock.detach(), min_fd)
 
 
 def _cgroup_views(cgroups):

@@ -68,19 +68,36 @@ def exec_process(store, container_id, process_spec, *, detach=False, pid_file=No
 
             ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
             console_fd, relay_fd = _lift_fd(theirs.detach(), min_fd), ours.detach()
+            if os.isatty(0) and not process_spec.get("consoleSize"):
+                from ocirt.linux.terminal import get_size
+
+                # Sized before the program runs: the relay only starts once it has exec'd.
+                rows, cols = get_size(0)
+                process_spec["consoleSize"] = {"height": rows, "width": cols}
     init.preload(terminal)
+    if terminal:
+        from ocirt.linux import terminal as term
+
+        term.bind_dev_console = False  # the init's /dev/console stays as it is
+    _set_oom_score_adj(process_spec, c.pid, source)
     if not detach:
         syscalls.prctl(syscalls.PR_SET_CHILD_SUBREAPER, 1)
+    # Processes started by exec get the container's seccomp profile, as runc's do.
+    seccomp_config = _container_seccomp(c)
+    from ocirt.container import _connect_seccomp_listener
+
+    listener_fd = _connect_seccomp_listener(seccomp_config, min_fd)
     ctx = init.InitContext(
         container_id=container_id, process=process_spec, join_fds=ns_fds, cgroup_fds=cgroup_fds,
         channel=child_ch, console_fd=console_fd, preserve_fds=preserve_fds, source=source,
+        seccomp_config=seccomp_config, listener_fd=listener_fd, state=c.hook_state(st.RUNNING),
     )
     pid = os.fork()
     if pid == 0:
         parent_ch.close()
         init.run_exec_intermediate(ctx)  # never returns
     child_ch.close()
-    for fd in [*cgroup_fds, *(fd for _, fd in ns_fds)] + ([console_fd] if console_fd is not None else []):
+    for fd in [*cgroup_fds, *(fd for _, fd in ns_fds)] + [fd for fd in (console_fd, listener_fd) if fd is not None]:
         os.close(fd)
     try:
         process_pid = _exec_handshake(parent_ch, pid)
@@ -97,6 +114,42 @@ def exec_process(store, container_id, process_spec, *, detach=False, pid_file=No
     from ocirt.container import _wait_foreground
 
     return _wait_foreground(process_pid)
+
+
+def _container_seccomp(c):
+    import json
+
+    try:
+        with open(os.path.join(c.record["bundle"], "config.json"), "rb") as f:
+            return ((json.loads(f.read()).get("linux") or {}).get("seccomp")) or None
+    except (OSError, ValueError):
+        return None
+
+
+def _set_oom_score_adj(process_spec, init_pid, source):
+    """The process's oom_score_adj: process.oomScoreAdj, else the container's
+    (its init's, as runc gives every exec'd process the container's value).
+
+    Set on ourselves before the fork, so the process has it from its first
+    instruction; otherwise it would keep the caller's (a shim's -998 would
+    shield the container's processes from the OOM killer).
+    """
+    value = process_spec.get("oomScoreAdj")
+    explicit = value is not None
+    if not explicit:
+        try:
+            with open(f"/proc/{init_pid}/oom_score_adj") as f:
+                value = int(f.read())
+        except (OSError, ValueError):
+            return
+    try:
+        with open("/proc/self/oom_score_adj", "w") as f:
+            f.write(str(value))
+    except OSError as e:
+        if explicit:
+            hint = " (lowering it needs CAP_SYS_RESOURCE)" if e.errno == 13 else ""
+            raise OcirtError(f"setting oom_score_adj to {value}: {e.strerror}{hint}",
+                             path="oomScoreAdj", source=source, exit_code=EXIT_EXEC_FAILED) from None
 
 
 def _open_namespaces(c, min_fd):

@@ -5,6 +5,7 @@ def features():
     from ocirt.capabilities import CAPABILITIES
     from ocirt.linux.mountopts import MOUNT_OPTION_NAMES
     from ocirt.linux.namespaces import NAMESPACES
+    from ocirt.linux import seccomp
 
     return {
         "ociVersionMin": "1.0.0",
@@ -15,7 +16,14 @@ def features():
             "namespaces": sorted(NAMESPACES),
             "capabilities": sorted(CAPABILITIES, key=CAPABILITIES.get),
             "cgroup": {"v1": True, "v2": True, "systemd": False, "systemdUser": False, "rdma": False},
-            "seccomp": {"enabled": False},
+            "seccomp": {
+                "enabled": True,
+                "actions": sorted(seccomp.ACTIONS),
+                "operators": sorted(seccomp.OPERATORS),
+                "archs": list(seccomp.ARCHITECTURES),
+                "knownFlags": sorted(seccomp.FLAGS),
+                "supportedFlags": sorted(seccomp.FLAGS),
+            },
             "apparmor": {"enabled": False},
             "selinux": {"enabled": False},
             "intelRdt": {"enabled": False},

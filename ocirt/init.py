@@ -29,6 +29,8 @@ def preload(terminal=False):
     from ocirt import capabilities  # noqa: F401
     from ocirt.linux import devices, hooks, process, rlimits, rootfs  # noqa: F401
 
+    from ocirt.linux import seccomp  # noqa: F401
+
     if terminal:
         import socket, struct  # noqa: F401
 
@@ -64,7 +66,8 @@ def run_intermediate(ctx):
         from ocirt.linux.process import close_fds_except
 
         close_fds_except(ctx.preserve_fds, {*ctx.channel.fds(), ctx.fifo_fd, ctx.console_fd,
-                                            *ctx.cgroup_fds, *(fd for _, fd in ctx.join_fds)})
+                                            ctx.listener_fd, *ctx.cgroup_fds,
+                                            *(fd for _, fd in ctx.join_fds)})
         syscalls.prctl(syscalls.PR_SET_DUMPABLE, 0)
         syscalls.prctl(syscalls.PR_SET_PDEATHSIG, 9)
         namespaces.join(ctx.join_fds)
@@ -115,6 +118,7 @@ def run_init(ctx):
             terminal.setup_in_container(ctx.console_fd, proc.get("consoleSize"),
                                         (proc.get("user") or {}).get("uid"))
         ctx.executable, ctx.env = prepare_process(proc)
+        ctx.seccomp = _compile_seccomp((ctx.config.get("linux") or {}).get("seccomp"))
     except BaseException as e:
         _report(ctx.channel, e)
         os._exit(1)
@@ -222,6 +226,47 @@ def drop_privileges(proc, preserve_fds, source="config.json"):
     process.close_fds_on_exec(preserve_fds)
 
 
+def _compile_seccomp(seccomp_config):
+    if not seccomp_config:
+        return None
+    from ocirt.linux.seccomp import compile_filter
+
+    return compile_filter(seccomp_config)
+
+
+class _SeccompLoader:
+    """Loads the filter at the latest point the process's privileges allow.
+
+    Loading a filter needs no_new_privs or CAP_SYS_ADMIN. With
+    noNewPrivileges the filter goes in right before execve, so nothing of
+    ocirt runs under it; without, it must go in before the capabilities are
+    dropped, and the remaining set-up (setuid, capset, execve) runs under it.
+    """
+
+    def __init__(self, compiled, config, listener_fd, state, no_new_privs):
+        self.compiled = compiled
+        self.config = config or {}
+        self.listener_fd = listener_fd
+        self.state = state
+        self.late = bool(no_new_privs)
+
+    def before_privileges_drop(self):
+        if self.compiled is not None and not self.late:
+            self._load()
+
+    def before_exec(self):
+        if self.compiled is not None and self.late:
+            self._load()
+
+    def _load(self):
+        notify_fd = self.compiled.load()
+        if notify_fd is not None:
+            from ocirt.linux.seccomp import send_to_listener
+
+            send_to_listener(self.listener_fd, notify_fd, self.state, self.config.get("listenerMetadata"))
+            os.close(notify_fd)
+
+
 def join_cgroups(cgroup_fds, new_cgroup_ns):
     """Move this process into the container's cgroups, as the last step before execve.
 
@@ -273,11 +318,15 @@ def _wait_and_exec(ctx):
         from ocirt.linux.hooks import run_hooks
 
         proc = ctx.config["process"]
-        join_cgroups(ctx.cgroup_fds, ctx.plan.creates("cgroup"))
-        drop_privileges(proc, ctx.preserve_fds)
         ctx.hook_state["status"] = "running"
+        join_cgroups(ctx.cgroup_fds, ctx.plan.creates("cgroup"))
+        seccomp = _SeccompLoader(ctx.seccomp, (ctx.config.get("linux") or {}).get("seccomp"),
+                                 ctx.listener_fd, ctx.hook_state, proc.get("noNewPrivileges"))
+        seccomp.before_privileges_drop()
+        drop_privileges(proc, ctx.preserve_fds)
         run_hooks((ctx.config.get("hooks") or {}).get("startContainer"), ctx.hook_state, "startContainer")
         process.reset_signals()
+        seccomp.before_exec()
         os.execve(ctx.executable, proc["args"], ctx.env)
     except BaseException as e:
         message = str(e) if isinstance(e, OcirtError) else f"exec {ctx.executable}: {getattr(e, 'strerror', e)}"
@@ -290,13 +339,14 @@ def _wait_and_exec(ctx):
 def run_exec_intermediate(ctx):
     """Child of `ocirt exec`: join the container, fork the process. Never returns.
 
-    fields: process, join_fds, cgroup_fds, channel, console_fd, preserve_fds, source
+    fields: process, join_fds, cgroup_fds, channel, console_fd, preserve_fds, source,
+    seccomp_config, listener_fd, state
     """
     try:
         from ocirt.linux.process import close_fds_except
 
-        close_fds_except(ctx.preserve_fds, {*ctx.channel.fds(), ctx.console_fd, *ctx.cgroup_fds,
-                                            *(fd for _, fd in ctx.join_fds)})
+        close_fds_except(ctx.preserve_fds, {*ctx.channel.fds(), ctx.console_fd, ctx.listener_fd,
+                                            *ctx.cgroup_fds, *(fd for _, fd in ctx.join_fds)})
         syscalls.prctl(syscalls.PR_SET_DUMPABLE, 0)
         syscalls.prctl(syscalls.PR_SET_PDEATHSIG, 9)
         namespaces.join(ctx.join_fds)
@@ -323,9 +373,14 @@ def _run_exec_process(ctx):
             terminal.setup_in_container(ctx.console_fd, proc.get("consoleSize"),
                                         (proc.get("user") or {}).get("uid"))
         executable, env = prepare_process(proc, ctx.source)
+        compiled = _compile_seccomp(ctx.seccomp_config)
         join_cgroups(ctx.cgroup_fds, False)
+        seccomp = _SeccompLoader(compiled, ctx.seccomp_config, ctx.listener_fd, ctx.state,
+                                 proc.get("noNewPrivileges"))
+        seccomp.before_privileges_drop()
         drop_privileges(proc, ctx.preserve_fds, ctx.source)
         process.reset_signals()
+        seccomp.before_exec()
         # The channel is close-on-exec: the parent reads end-of-file once this succeeds.
         os.execve(executable, proc["args"], env)
     except BaseException as e:
