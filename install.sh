@@ -20,6 +20,8 @@ fi
 
 # The Python package (jsonschema, cffi; builds csrc/ into ocirt/_shim) and pytest for the tests.
 python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore . pytest
+# Replace pip's console script with one that starts Python without site start-up (ocirt/launcher.py).
+(cd / && python3 -m ocirt.launcher)
 
 sh bundles/busybox/make-rootfs
 if [ -z "${OCIRT_NO_DEMO:-}" ]; then

@@ -155,9 +155,9 @@ def _store(globals_):
 
 
 def _print_json(obj, indent=2):
-    import json
+    from ocirt import jsonfast
 
-    sys.stdout.write(json.dumps(obj, indent=indent) + "\n")
+    sys.stdout.write(jsonfast.dumps(obj, indent=indent) + "\n")
 
 
 def _print_warnings(warnings):
@@ -239,9 +239,7 @@ def _cmd_ps(g, o, p):
         raise UsageError(f"invalid --format {fmt!r}: use table or json")
     pids = container.ps(_store(g), p["id"])
     if fmt == "json":
-        import json
-
-        sys.stdout.write(json.dumps(pids) + "\n")
+        _print_json(pids, indent=None)
         return 0
     sys.stdout.flush()
     os.execvp("ps", ["ps", *(p["ps_args"] or ["-f"]), "-p", ",".join(map(str, pids)) or "0"])

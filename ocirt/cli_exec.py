@@ -40,11 +40,11 @@ def build_process(options, args, bundle):
         return spec.load_process(options["process"]), os.path.basename(options["process"])
     if not args:
         raise UsageError('"exec" requires a command to run (or --process FILE)')
-    import json
+    from ocirt import jsonfast
 
     try:
         with open(os.path.join(bundle, "config.json"), "rb") as f:
-            proc = json.loads(f.read()).get("process") or {}
+            proc = jsonfast.loads(f.read()).get("process") or {}
     except (OSError, ValueError):
         proc = {"cwd": "/", "user": {"uid": 0, "gid": 0}}
     proc = dict(proc, args=list(args))

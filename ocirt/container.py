@@ -482,11 +482,11 @@ def start(store, container_id):
 
 def _load_bundle_hooks(c):
     """poststart hooks are read from the bundle at start (they are rarely set)."""
-    import json
+    from ocirt import jsonfast
 
     try:
         with open(os.path.join(c.record["bundle"], "config.json"), "rb") as f:
-            return json.loads(f.read()).get("hooks") or {}
+            return jsonfast.loads(f.read()).get("hooks") or {}
     except (OSError, ValueError):
         return {}
 

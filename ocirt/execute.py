@@ -80,8 +80,10 @@ def exec_process(store, container_id, process_spec, *, detach=False, pid_file=No
 
         term.bind_dev_console = False  # the init's /dev/console stays as it is
     _set_oom_score_adj(process_spec, c.pid, source)
+    forward = None
     if not detach:
         syscalls.prctl(syscalls.PR_SET_CHILD_SUBREAPER, 1)
+        forward = _Forwarder()
     # Processes started by exec get the container's seccomp profile, as runc's do.
     seccomp_config = _container_seccomp(c)
     from ocirt.container import _connect_seccomp_listener
@@ -103,6 +105,8 @@ def exec_process(store, container_id, process_spec, *, detach=False, pid_file=No
         process_pid = _exec_handshake(parent_ch, pid)
     finally:
         parent_ch.close()
+    if forward is not None:
+        forward.target(process_pid)
     if pid_file:
         write_pid_file(pid_file, process_pid)
     if detach:
@@ -116,12 +120,47 @@ def exec_process(store, container_id, process_spec, *, detach=False, pid_file=No
     return _wait_foreground(process_pid)
 
 
+class _Forwarder:
+    """Termination signals that reach a foreground exec go to its process, from
+    before the fork on: one that arrives before the process's pid is known is
+    delivered once it is, instead of killing ocirt and orphaning the process.
+    (_wait_foreground installs the same forwarding for the rest of the wait.)"""
+
+    SIGNALS = ("SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2")
+
+    def __init__(self):
+        import signal
+
+        self.pid = None
+        self.pending = []
+        for name in self.SIGNALS:
+            signal.signal(getattr(signal, name), self)
+
+    def __call__(self, signum, frame):
+        if self.pid is None:
+            self.pending.append(signum)
+        else:
+            self._send(signum)
+
+    def target(self, pid):
+        self.pid = pid
+        for signum in self.pending:
+            self._send(signum)
+        self.pending = []
+
+    def _send(self, signum):
+        try:
+            os.kill(self.pid, signum)
+        except ProcessLookupError:
+            pass
+
+
 def _container_seccomp(c):
-    import json
+    from ocirt import jsonfast
 
     try:
         with open(os.path.join(c.record["bundle"], "config.json"), "rb") as f:
-            return ((json.loads(f.read()).get("linux") or {}).get("seccomp")) or None
+            return ((jsonfast.loads(f.read()).get("linux") or {}).get("seccomp")) or None
     except (OSError, ValueError):
         return None
 

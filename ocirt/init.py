@@ -24,9 +24,9 @@ def preload(terminal=False):
     After pivot_root the container cannot see ocirt's files, so a lazy import
     there would fail; the parent calls this before it forks.
     """
-    import _signal, fcntl, json, resource, select, time  # noqa: F401 (used lazily below)
+    import _signal, fcntl, resource, select, time  # noqa: F401 (used lazily below)
 
-    from ocirt import capabilities  # noqa: F401
+    from ocirt import capabilities, jsonfast  # noqa: F401
     from ocirt.linux import devices, hooks, process, rlimits, rootfs  # noqa: F401
 
     from ocirt.linux import seccomp  # noqa: F401

@@ -28,9 +28,9 @@ def _escape(text):
 
 def format_line(level, message):
     if _config["format"] == "json":
-        import json
+        from ocirt import jsonfast
 
-        return json.dumps({"level": level, "msg": message, "time": _timestamp()})
+        return jsonfast.dumps({"level": level, "msg": message, "time": _timestamp()})
     return f'time="{_timestamp()}" level={level} msg="{_escape(message)}"'
 
 

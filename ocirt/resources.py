@@ -95,13 +95,14 @@ def stats_event(c):
 def events(store, container_id, *, stats_only=False, interval=5.0, write=None):
     """--stats: one stats object. Otherwise a stats object every `interval`
     seconds until the container stops."""
-    import json
     import time
+
+    from ocirt import jsonfast
 
     c = Container.load(store, container_id)
     st.check_allowed("events", c.status(), container_id)
     while True:
-        write(json.dumps(stats_event(c)) + "\n")
+        write(jsonfast.dumps(stats_event(c)) + "\n")
         if stats_only:
             return
         time.sleep(interval)

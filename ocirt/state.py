@@ -156,7 +156,7 @@ class StateStore:
                 delay = min(delay * 2, 0.05)
 
     def load(self, container_id):
-        import json
+        from ocirt import jsonfast
 
         path = os.path.join(self.dir(container_id), "state.json")
         try:
@@ -165,16 +165,16 @@ class StateStore:
         except FileNotFoundError:
             raise ContainerNotFound(container_id) from None
         try:
-            return json.loads(data)
+            return jsonfast.loads(data)
         except ValueError:
             raise OcirtError(f"state of container {container_id!r} is corrupt ({path})") from None
 
     def save(self, container_id, record):
-        import json
+        from ocirt import jsonfast
 
         directory = self.dir(container_id)
         tmp = os.path.join(directory, ".state.json.tmp")
-        data = json.dumps(record, separators=(",", ":")).encode()
+        data = jsonfast.dumps(record).encode()
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
             try:

@@ -45,9 +45,9 @@ def run_hooks_warn(hooks, state, phase):
 
 
 def _payload(state):
-    import json
+    from ocirt import jsonfast
 
-    return json.dumps(state, separators=(",", ":")).encode()
+    return jsonfast.dumps(state).encode()
 
 
 def _run(hook, payload, phase):

@@ -158,13 +158,14 @@ def _add_rule(ctx, action, number, conditions, name, path):
 def send_to_listener(listener_fd, notify_fd, state, metadata):
     """Hand the notify fd and the container's state to the seccomp agent
     (runtime-spec: containerProcessState over SCM_RIGHTS)."""
-    import json
     import socket
+
+    from ocirt import jsonfast
 
     message = {"ociVersion": state.get("ociVersion", "1.3.0"), "fds": ["seccompFd"],
                "pid": state["pid"], "metadata": metadata or "", "state": state}
     sock = socket.socket(fileno=listener_fd)
     try:
-        socket.send_fds(sock, [json.dumps(message).encode()], [notify_fd])
+        socket.send_fds(sock, [jsonfast.dumps(message).encode()], [notify_fd])
     finally:
         sock.close()
