@@ -110,7 +110,6 @@ def run_init(ctx):
         host_pid = int(ctx.channel.expect("go"))
         ctx.hook_state["pid"] = host_pid
         _build_filesystem(ctx)
-        _apply_container_settings(ctx.config)
         proc = ctx.config["process"]
         if proc.get("terminal"):
             from ocirt.linux import terminal
@@ -164,6 +163,8 @@ def _build_filesystem(ctx):
         rootfs_mod.move_root(rootfs)
     else:
         rootfs_mod.pivot(rootfs)
+    # Before readonlyPaths: those usually include /proc/sys.
+    _apply_container_settings(config)
     for path in linux.get("readonlyPaths") or ():
         rootfs_mod.make_readonly(path)
     for path in linux.get("maskedPaths") or ():
@@ -201,8 +202,7 @@ def prepare_process(proc, source="config.json"):
     except OSError as e:
         raise OcirtError(f"cannot change to cwd {cwd}: {e.strerror}", path="process.cwd", source=source) from None
     executable = process.find_executable(proc["args"][0], env)
-    if proc.get("capabilities") is not None:
-        check_grantable(proc["capabilities"], source=source)
+    check_grantable(proc.get("capabilities") or {}, source=source)
     return executable, env
 
 
@@ -215,12 +215,11 @@ def drop_privileges(proc, preserve_fds, source="config.json"):
     from ocirt.capabilities import apply_capabilities
     from ocirt.linux import process
 
-    caps = proc.get("capabilities")
-    if caps is not None:
-        apply_capabilities(caps, keep_for_setuid=True, source=source)
+    # No `capabilities` at all means no capabilities, as with runc.
+    caps = proc.get("capabilities") or {}
+    apply_capabilities(caps, keep_for_setuid=True, source=source)
     process.set_user(proc.get("user") or {})
-    if caps is not None:
-        apply_capabilities(caps, source=source)
+    apply_capabilities(caps, source=source)
     if proc.get("noNewPrivileges"):
         syscalls.prctl(syscalls.PR_SET_NO_NEW_PRIVS, 1)
     process.close_fds_on_exec(preserve_fds)
