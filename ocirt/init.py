@@ -109,6 +109,10 @@ def run_init(ctx):
         os.setsid()
         host_pid = int(ctx.channel.expect("go"))
         ctx.hook_state["pid"] = host_pid
+        # Compiled before the cgroup join (see _build_filesystem): libseccomp's
+        # allocations are then not charged to the container.
+        seccomp_config = (ctx.config.get("linux") or {}).get("seccomp")
+        compiled = _compile_seccomp(seccomp_config)
         _build_filesystem(ctx)
         proc = ctx.config["process"]
         if proc.get("terminal"):
@@ -117,7 +121,10 @@ def run_init(ctx):
             terminal.setup_in_container(ctx.console_fd, proc.get("consoleSize"),
                                         (proc.get("user") or {}).get("uid"))
         ctx.executable, ctx.env = prepare_process(proc)
-        ctx.seccomp = _compile_seccomp((ctx.config.get("linux") or {}).get("seccomp"))
+        ctx.seccomp = _SeccompLoader(compiled, seccomp_config,
+                                     ctx.listener_fd, ctx.hook_state, proc.get("noNewPrivileges"))
+        ctx.seccomp.before_privileges_drop()
+        drop_privileges(proc, ctx.preserve_fds)
     except BaseException as e:
         _report(ctx.channel, e)
         os._exit(1)
@@ -152,6 +159,13 @@ def _build_filesystem(ctx):
     for device in linux.get("devices") or ():
         create_device(rootfs, device, in_user_ns)
 
+    # Into the container's cgroups before any hook runs and before `create`
+    # returns: hooks and callers (containerd's shim) look the cgroup up from
+    # /proc/<pid>/cgroup. Joining only now keeps the pages dirtied by the
+    # work above charged to the caller, not to the container's memory limit.
+    # The cgroup namespace must come after the join, so that its root is the
+    # container's cgroup.
+    join_cgroups(ctx.cgroup_fds, plan.creates("cgroup"))
     # prestart and createRuntime hooks run in the parent, in the runtime's namespaces.
     ctx.channel.send("hooks")
     ctx.channel.expect("continue")
@@ -267,12 +281,12 @@ class _SeccompLoader:
 
 
 def join_cgroups(cgroup_fds, new_cgroup_ns):
-    """Move this process into the container's cgroups, as the last step before execve.
+    """Move this process into the container's cgroups through pre-opened
+    cgroup.procs fds, then make the cgroup namespace (rooted there) if asked.
 
-    Memory is charged to the cgroup a page is touched in; joining this late
-    keeps the pages this Python process dirties during setup out of the
-    container's memory limit (a container can start under a few hundred KiB).
-    The cgroup namespace comes after the join, so its root is the container's cgroup.
+    Memory is charged to the cgroup a page is first touched in, so the later
+    this happens, the less of ocirt's own Python work counts against the
+    container's memory limit.
     """
     for fd in cgroup_fds:
         os.write(fd, b"0")
@@ -293,9 +307,6 @@ def _write_sysctl(key, value):
 def _wait_and_exec(ctx):
     """Report ready, wait until `start` writes to the exec fifo, then exec.
 
-    Everything after the wait is kept short: the cgroups are joined first
-    (so as little as possible is charged to the container), then privileges
-    are dropped, startContainer hooks run, and the program is exec'd.
     Errors from here on can only go to the container's stderr.
     """
     from ocirt.linux import process
@@ -318,14 +329,9 @@ def _wait_and_exec(ctx):
 
         proc = ctx.config["process"]
         ctx.hook_state["status"] = "running"
-        join_cgroups(ctx.cgroup_fds, ctx.plan.creates("cgroup"))
-        seccomp = _SeccompLoader(ctx.seccomp, (ctx.config.get("linux") or {}).get("seccomp"),
-                                 ctx.listener_fd, ctx.hook_state, proc.get("noNewPrivileges"))
-        seccomp.before_privileges_drop()
-        drop_privileges(proc, ctx.preserve_fds)
         run_hooks((ctx.config.get("hooks") or {}).get("startContainer"), ctx.hook_state, "startContainer")
         process.reset_signals()
-        seccomp.before_exec()
+        ctx.seccomp.before_exec()
         os.execve(ctx.executable, proc["args"], ctx.env)
     except BaseException as e:
         message = str(e) if isinstance(e, OcirtError) else f"exec {ctx.executable}: {getattr(e, 'strerror', e)}"
