@@ -136,6 +136,14 @@ def create(store, container_id, bundle, *, pid_file=None, console_socket=None, n
             os.close(lock)
     except BaseException:
         creation.undo()
+        if creation.hooks_started:
+            # The spec's lifecycle: a failed create hook still ends in poststop.
+            from ocirt import log
+            from ocirt.linux.hooks import run_hooks_warn
+
+            for message in run_hooks_warn((config.get("hooks") or {}).get("poststop"),
+                                          creation._hook_state(creation.init_pid, st.STOPPED), "poststop"):
+                log.warning(message)
         raise
     from ocirt import log
 
@@ -166,9 +174,17 @@ def _check_supported(config, plan, has_console):
     if config.get("domainname") and not plan.has_own("uts"):
         raise OcirtError("unable to set domainname without a private UTS namespace",
                          path="domainname", source="config.json")
-    if (linux.get("uidMappings") or linux.get("gidMappings")) and not plan.creates("user"):
-        raise OcirtError("uidMappings/gidMappings need a new user namespace",
+    # With a user namespace joined by path (containerd, CRI-O), mappings describe it and are not written.
+    if (linux.get("uidMappings") or linux.get("gidMappings")) and not plan.has_own("user"):
+        raise OcirtError("uidMappings/gidMappings need a user namespace",
                          path="linux.uidMappings", source="config.json")
+    if not plan.has_own("mount"):
+        for key, path in (("readonlyPaths", "linux.readonlyPaths"), ("maskedPaths", "linux.maskedPaths")):
+            if linux.get(key):
+                raise OcirtError(f"{key} need a private mount namespace", path=path, source="config.json")
+        if (config.get("root") or {}).get("readonly"):
+            raise OcirtError("a read-only root needs a private mount namespace", path="root.readonly",
+                             source="config.json")
     if plan.creates("user") and not (linux.get("uidMappings") and linux.get("gidMappings")):
         raise OcirtError("a new user namespace needs uidMappings and gidMappings",
                          path="linux.uidMappings", source="config.json")
@@ -190,6 +206,7 @@ class _Creation:
         self.record = None
         self.warnings = []
         self.terminal_master = None
+        self.hooks_started = False
 
     def _new_record(self):
         me = os.getpid()
@@ -206,6 +223,7 @@ class _Creation:
             "cgroups": self.cgroups.to_record(),
             "own_namespaces": [t for t in ("pid", "mount", "user", "network", "ipc", "uts", "cgroup", "time")
                                if self.plan.has_own(t)],
+            "poststart": hooks.get("poststart") or [],
             "poststop": hooks.get("poststop") or [],
             "pid": 0,
             "pid_start_time": None,
@@ -230,18 +248,16 @@ class _Creation:
         _fault_point("after-cgroup")
         self.warnings = self.cgroups.apply(resources) or []
 
-        fifo = os.path.join(self.store.dir(self.id), "exec.fifo")
-        os.mkfifo(fifo, 0o600)
         min_fd = 3 + preserve_fds
         parent_ch, child_ch = channel_pair(min_fd)
-        fifo_fd = _lift_fd(os.open(fifo, os.O_RDWR | os.O_CLOEXEC), min_fd)
+        fifo_fd, status_fd = (self._make_fifo(name, min_fd) for name in ("exec.fifo", "exec.status"))
         terminal = bool(self.config["process"].get("terminal"))
         console_fd, relay_fd = self._console(terminal, console_socket, min_fd)
         # The init joins its cgroups itself, just before execve (init.join_cgroups).
         cgroup_fds = [_lift_fd(fd, min_fd) for fd in self.cgroups.join_fds()]
         listener_fd = _connect_seccomp_listener(linux.get("seccomp"), min_fd)
         ctx = init.InitContext(
-            console_fd=console_fd, cgroup_fds=cgroup_fds, listener_fd=listener_fd,
+            console_fd=console_fd, cgroup_fds=cgroup_fds, listener_fd=listener_fd, status_fd=status_fd,
             container_id=self.id, bundle=self.bundle, rootfs=self.rootfs, config=self.config,
             plan=self.plan, join_fds=join_fds, channel=child_ch, fifo_fd=fifo_fd,
             no_pivot=no_pivot, preserve_fds=preserve_fds,
@@ -259,6 +275,7 @@ class _Creation:
         self.intermediate_pid = pid
         child_ch.close()
         os.close(fifo_fd)
+        os.close(status_fd)
         for fd in cgroup_fds + [fd for fd in (console_fd, listener_fd) if fd is not None]:
             os.close(fd)
         for _, fd in join_fds:
@@ -272,6 +289,12 @@ class _Creation:
             from ocirt.linux.terminal import receive_master
 
             self.terminal_master = receive_master(relay_fd)
+
+    def _make_fifo(self, name, min_fd):
+        """A fifo in the container's directory, held open read-write by the init."""
+        path = os.path.join(self.store.dir(self.id), name)
+        os.mkfifo(path, 0o600)
+        return _lift_fd(os.open(path, os.O_RDWR | os.O_CLOEXEC), min_fd)
 
     @staticmethod
     def _console(terminal, console_socket, min_fd):
@@ -295,6 +318,9 @@ class _Creation:
             if kind == "userns":
                 self._write_id_maps(self.intermediate_pid)
                 channel.send("mapped")
+            elif kind == "timens":
+                self._write_time_offsets(self.intermediate_pid)
+                channel.send("offsets")
             elif kind == "pid":
                 self.init_pid = int(payload)
                 break
@@ -311,6 +337,7 @@ class _Creation:
         channel.send("go", str(self.init_pid))
         _fault_point("during-mounts")
         channel.expect("hooks")
+        self.hooks_started = True
         hooks = self.config.get("hooks") or {}
         state = self._hook_state(self.init_pid)
         run_hooks(hooks.get("prestart"), state, "prestart")
@@ -321,8 +348,8 @@ class _Creation:
         self.record["status"] = st.CREATED
         self.store.save(self.id, self.record)
 
-    def _hook_state(self, pid):
-        state = {"ociVersion": OCI_VERSION, "id": self.id, "status": st.CREATED, "pid": pid,
+    def _hook_state(self, pid, status=st.CREATED):
+        state = {"ociVersion": OCI_VERSION, "id": self.id, "status": status, "pid": pid,
                  "bundle": self.bundle}
         if self.config.get("annotations"):
             state["annotations"] = self.config["annotations"]
@@ -338,6 +365,17 @@ class _Creation:
             except OSError as e:
                 raise OcirtError(f"writing {kind} of the user namespace: {e.strerror}",
                                  path=f"linux.{key}", source="config.json") from None
+
+    def _write_time_offsets(self, pid):
+        offsets = self.config["linux"].get("timeOffsets") or {}
+        lines = "".join(f"{clock} {offsets[clock].get('secs', 0)} {offsets[clock].get('nanosecs', 0)}\n"
+                        for clock in ("monotonic", "boottime") if clock in offsets)
+        try:
+            with open(f"/proc/{pid}/timens_offsets", "w") as f:
+                f.write(lines)
+        except OSError as e:
+            raise OcirtError(f"writing the time namespace offsets: {e.strerror}",
+                             path="linux.timeOffsets", source="config.json") from None
 
     def _set_oom_score_adj(self):
         value = self.config["process"].get("oomScoreAdj")
@@ -456,39 +494,64 @@ def write_pid_file(path, pid):
 # ---------------------------------------------------------------- start, kill, delete
 
 def start(store, container_id):
+    """Let the init exec; wait until it has (or has failed), then run poststart hooks."""
     from ocirt.linux.hooks import run_hooks_warn
 
     c = Container.load(store, container_id)
     lock = store.lock(container_id)
     try:
         st.check_allowed("start", c.status(), container_id)
-        fifo = os.path.join(c.dir, "exec.fifo")
+        status_fd = _open_exec_status(c)
         try:
-            fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-        except OSError:
-            raise OcirtError("container not running: its init is gone") from None
-        try:
-            os.unlink(fifo)
-            os.write(fd, b"0")
+            fifo = os.path.join(c.dir, "exec.fifo")
+            try:
+                fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+            except OSError:
+                raise OcirtError("container not running: its init is gone") from None
+            try:
+                os.unlink(fifo)
+                os.write(fd, b"0")
+            finally:
+                os.close(fd)
+            c.record["status"] = st.RUNNING
+            store.save(container_id, c.record)
+            error = _read_exec_status(status_fd)
         finally:
-            os.close(fd)
-        c.record["status"] = st.RUNNING
-        store.save(container_id, c.record)
+            if status_fd is not None:
+                os.close(status_fd)
     finally:
         os.close(lock)
-    config_hooks = _load_bundle_hooks(c)
-    return run_hooks_warn(config_hooks.get("poststart"), c.hook_state(st.RUNNING), "poststart")
+    if error:
+        raise OcirtError(error)
+    return run_hooks_warn(c.record.get("poststart"), c.hook_state(st.RUNNING), "poststart")
 
 
-def _load_bundle_hooks(c):
-    """poststart hooks are read from the bundle at start (they are rarely set)."""
-    from ocirt import jsonfast
-
+def _open_exec_status(c):
+    path = os.path.join(c.dir, "exec.status")
     try:
-        with open(os.path.join(c.record["bundle"], "config.json"), "rb") as f:
-            return jsonfast.loads(f.read()).get("hooks") or {}
-    except (OSError, ValueError):
-        return {}
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    os.unlink(path)
+    return fd
+
+
+def _read_exec_status(fd):
+    """The init's error message, or "" once it has exec'd (end-of-file)."""
+    import select
+
+    if fd is None:
+        return ""
+    chunks = []
+    while True:
+        select.select([fd], [], [])
+        try:
+            data = os.read(fd, 4096)
+        except BlockingIOError:
+            continue
+        if not data:
+            return b"".join(chunks).decode(errors="replace")
+        chunks.append(data)
 
 
 def state(store, container_id):
@@ -508,6 +571,9 @@ def kill(store, container_id, signum, all_processes=False):
             c.signal_init(signum)
     else:
         c.signal_init(signum)
+        if status == st.PAUSED and signum == 9:
+            # A frozen task only dies once thawed (cgroup v1); runc thaws too.
+            c.cgroups().thaw()
 
 
 def delete(store, container_id, force=False):

@@ -65,8 +65,8 @@ def run_intermediate(ctx):
     try:
         from ocirt.linux.process import close_fds_except
 
-        close_fds_except(ctx.preserve_fds, {*ctx.channel.fds(), ctx.fifo_fd, ctx.console_fd,
-                                            ctx.listener_fd, *ctx.cgroup_fds,
+        close_fds_except(ctx.preserve_fds, {*ctx.channel.fds(), ctx.fifo_fd, ctx.status_fd,
+                                            ctx.console_fd, ctx.listener_fd, *ctx.cgroup_fds,
                                             *(fd for _, fd in ctx.join_fds)})
         syscalls.prctl(syscalls.PR_SET_DUMPABLE, 0)
         syscalls.prctl(syscalls.PR_SET_PDEATHSIG, 9)
@@ -80,8 +80,11 @@ def run_intermediate(ctx):
             os.setresuid(0, 0, 0)
         # The cgroup namespace is made by the init once it is in its cgroup.
         namespaces.unshare(plan.unshare_flags(exclude=("user", "cgroup")))
-        if plan.creates("time"):
-            _write_time_offsets(ctx.config["linux"].get("timeOffsets") or {})
+        if plan.creates("time") and (ctx.config["linux"].get("timeOffsets")):
+            # Written by the parent: this process is non-dumpable, so in a user
+            # namespace its /proc files belong to a uid it cannot act as.
+            ctx.channel.send("timens")
+            ctx.channel.expect("offsets")
         pid = os.fork()
         if pid == 0:
             run_init(ctx)
@@ -90,17 +93,6 @@ def run_intermediate(ctx):
     except BaseException as e:
         _report(ctx.channel, e)
         os._exit(1)
-
-
-def _write_time_offsets(offsets):
-    lines = []
-    for clock, name in (("monotonic", "monotonic"), ("boottime", "boottime")):
-        value = offsets.get(clock)
-        if value:
-            lines.append(f"{name} {value.get('secs', 0)} {value.get('nanosecs', 0)}\n")
-    if lines:
-        with open("/proc/self/timens_offsets", "w") as f:
-            f.write("".join(lines))
 
 
 def run_init(ctx):
@@ -307,7 +299,8 @@ def _write_sysctl(key, value):
 def _wait_and_exec(ctx):
     """Report ready, wait until `start` writes to the exec fifo, then exec.
 
-    Errors from here on can only go to the container's stderr.
+    `start` learns the outcome through the exec status fifo: end-of-file
+    when the exec succeeded (the fd is close-on-exec), or the error.
     """
     from ocirt.linux import process
 
@@ -335,7 +328,10 @@ def _wait_and_exec(ctx):
         os.execve(ctx.executable, proc["args"], ctx.env)
     except BaseException as e:
         message = str(e) if isinstance(e, OcirtError) else f"exec {ctx.executable}: {getattr(e, 'strerror', e)}"
-        os.write(2, f"ocirt: {message}\n".encode())
+        try:
+            os.write(ctx.status_fd, message.encode()[:4000])
+        except OSError:
+            os.write(2, f"ocirt: {message}\n".encode())
         os._exit(127)
 
 
@@ -355,7 +351,15 @@ def run_exec_intermediate(ctx):
         syscalls.prctl(syscalls.PR_SET_DUMPABLE, 0)
         syscalls.prctl(syscalls.PR_SET_PDEATHSIG, 9)
         namespaces.join(ctx.join_fds)
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except MemoryError:
+            raise
+        except OSError as e:
+            # fork into a pid namespace whose init has died fails with ENOMEM.
+            if e.errno == 12 and any(t == "pid" for t, _ in ctx.join_fds):
+                raise OcirtError("container not running") from None
+            raise
         if pid == 0:
             _run_exec_process(ctx)
         ctx.channel.send("pid", str(pid))

@@ -20,6 +20,12 @@ NAMESPACES = {
 # which /proc the remaining paths resolve through.
 JOIN_ORDER = ("user", "pid", "network", "ipc", "uts", "cgroup", "time", "mount")
 
+NS_GET_NSTYPE = 0xB703  # _IO(0xb7, 0x3), <linux/nsfs.h>: the CLONE_NEW* type of an nsfs fd
+
+# fd -> the path it was opened from, so that a failing setns can name it
+# (the fds are inherited by the forked intermediate along with this dict).
+_JOIN_PATHS = {}
+
 
 class NamespacePlan:
     """What a container asks for: namespaces to create, and ones to join by path."""
@@ -48,34 +54,69 @@ class NamespacePlan:
         return flags
 
     def open_join_fds(self):
-        """Open every namespace path now, so a bad path fails before anything is built."""
+        """Open and check every namespace path now, so that a bad path fails
+        before anything is built; returns [(type, fd)] in JOIN_ORDER."""
         fds = []
-        for ns_type in JOIN_ORDER:
-            path = self.join.get(ns_type)
-            if path is None:
-                continue
-            try:
-                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-            except OSError as e:
-                raise OcirtError(
-                    f"cannot open {ns_type} namespace {path}: {e.strerror}",
-                    path=f"linux.namespaces[type={ns_type}].path",
-                ) from None
-            fds.append((ns_type, fd))
+        try:
+            for ns_type in JOIN_ORDER:
+                path = self.join.get(ns_type)
+                if path is not None:
+                    fds.append((ns_type, open_namespace(ns_type, path)))
+        except BaseException:
+            for _, fd in fds:
+                os.close(fd)
+            raise
         return fds
 
 
+def open_namespace(ns_type, path):
+    """An fd for the namespace file `path`, which must be a namespace of `ns_type`
+    (runtime-spec: the runtime MUST generate an error if it is not)."""
+    import fcntl
+
+    where = f"linux.namespaces[type={ns_type}].path"
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as e:
+        raise OcirtError(f"cannot open {ns_type} namespace {path}: {e.strerror}", path=where) from None
+    try:
+        actual = fcntl.ioctl(fd, NS_GET_NSTYPE)
+    except OSError:
+        actual = None  # ENOTTY: not a file of the nsfs
+    if actual != NAMESPACES[ns_type][0]:
+        os.close(fd)
+        other = next((t for t, (flag, _) in NAMESPACES.items() if flag == actual), None)
+        what = f"a namespace of type {other}" if other else "not a namespace file"
+        raise OcirtError(f"{path} is {what}, not a {ns_type} namespace", path=where)
+    _JOIN_PATHS[fd] = path
+    return fd
+
+
 def join(fds):
-    """setns into each (type, fd) in order; closes the fds."""
+    """setns into each (type, fd) in order; closes the fds.
+
+    After joining a user namespace, become its root (uid and gid 0), as after
+    creating one: the host ids the caller had are unmapped there, and files
+    and mounts made with unmapped ids fail with EOVERFLOW.
+    """
     from ocirt.linux import syscalls
 
     for ns_type, fd in fds:
         try:
             syscalls.setns(fd, NAMESPACES[ns_type][0])
         except OSError as e:
-            raise OcirtError(f"cannot join {ns_type} namespace: {e.strerror}") from None
+            where = _JOIN_PATHS.get(fd)
+            raise OcirtError(f"cannot join {ns_type} namespace{' ' + where if where else ''}: "
+                             f"{e.strerror}") from None
         finally:
             os.close(fd)
+        if ns_type == "user":
+            try:
+                os.setresgid(0, 0, 0)
+                os.setresuid(0, 0, 0)
+            except OSError as e:
+                raise OcirtError(f"cannot become root in the joined user namespace: {e.strerror} "
+                                 "(it must map uid and gid 0)") from None
 
 
 def unshare(flags):

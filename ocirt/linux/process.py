@@ -56,18 +56,17 @@ def close_fds_on_exec(preserve_fds):
     """Fds 3 .. 3+N-1 are the caller's to hand on; everything above is closed at exec.
 
     Close-on-exec rather than close: ocirt still uses some of them (the exec
-    fifo, the sync pipes) until the moment of exec.
+    fifo) until the moment of exec. close_range needs no /proc, which a
+    container may not have.
     """
-    keep_below = 3 + preserve_fds
-    for name in os.listdir("/proc/self/fd"):
-        fd = int(name)
+    from ocirt.linux import syscalls
+
+    for fd in range(3, 3 + preserve_fds):
         try:
-            if fd >= keep_below:
-                os.set_inheritable(fd, False)
-            elif fd >= 3:
-                os.set_inheritable(fd, True)
+            os.set_inheritable(fd, True)
         except OSError:
-            pass  # the fd of the listdir itself, already closed
+            pass  # not open: nothing to pass on
+    syscalls.close_range(3 + preserve_fds, flags=syscalls.CLOSE_RANGE_CLOEXEC)
 
 
 def close_fds_except(preserve_fds, keep):

@@ -1,21 +1,23 @@
 """Building the container's root filesystem inside its mount namespace.
 
 Order (runtime-spec config.md "Mounts", runtime-linux.md):
-  1. "/" becomes recursively slave (or private for rootfsPropagation
-     private), so that nothing the container mounts reaches the host, while
-     host mounts still propagate in; no mount of the namespace is shared
-     any more, which pivot_root requires;
+  1. "/" becomes a recursive slave (private for rootfsPropagation private),
+     so that nothing the container mounts reaches the host while host mounts
+     still propagate in. With rootfsPropagation shared it stays shared, as
+     under runc: a bind of a shared host directory is then a true peer of it
+     (Kubernetes' Bidirectional volumes); only the mount holding the rootfs
+     is made private, so that the rootfs and what is mounted on it stay in
+     the container, and pivot_root accepts it;
   2. the rootfs is bind-mounted on itself so that it is a mount point for pivot_root;
   3. config mounts, in order, each destination resolved inside the rootfs at
      mount time (a symlink in the image cannot point a mount outside it);
   4. /dev: default devices and links when /dev is a fresh tmpfs, then linux.devices;
-  5. pivot_root (or MS_MOVE + chroot with --no-pivot), then rootfsPropagation
-     shared or unbindable is applied to the new "/" and everything below it
-     (only now: on the old tree a shared "/" would carry the container's
-     mounts to the host);
-  6. readonlyPaths, maskedPaths, and root.readonly.
+  5. pivot_root (or MS_MOVE + chroot with --no-pivot); then rootfsPropagation
+     shared or unbindable is applied to the container's "/" ("rshared" and
+     "runbindable" to everything below it too);
+  6. readonlyPaths, maskedPaths, and root.readonly (their bind mounts work
+     around an unbindable tree, see _bind).
 """
-import errno
 import os
 import stat
 
@@ -24,23 +26,24 @@ from ocirt.linux import syscalls
 from ocirt.linux.mountopts import parse_mount_options
 from ocirt.linux.rootpath import mkdir_in_root, resolve_in_root, touch_in_root
 
-# rootfsPropagation -> (propagation while the rootfs is built, propagation of
-# the container's "/" after pivot_root, or None to keep the first). The spec
-# names the first four; runc and crun also take the recursive forms. All are
-# applied recursively.
+_REC = syscalls.MS_REC
+# rootfsPropagation -> (propagation of "/" while the rootfs is built,
+# propagation of the container's "/" after pivot_root or 0). The spec names
+# the first four; runc and crun also take the recursive forms.
 _PROPAGATION = {
-    "slave": (syscalls.MS_SLAVE, None),
-    "private": (syscalls.MS_PRIVATE, None),
-    "shared": (syscalls.MS_SLAVE, syscalls.MS_SHARED),
-    "unbindable": (syscalls.MS_SLAVE, syscalls.MS_UNBINDABLE),
+    "slave": (syscalls.MS_SLAVE | _REC, 0),
+    "rslave": (syscalls.MS_SLAVE | _REC, 0),
+    "private": (syscalls.MS_PRIVATE | _REC, 0),
+    "rprivate": (syscalls.MS_PRIVATE | _REC, 0),
+    "shared": (syscalls.MS_SHARED | _REC, syscalls.MS_SHARED),
+    "rshared": (syscalls.MS_SHARED | _REC, syscalls.MS_SHARED | _REC),
+    "unbindable": (syscalls.MS_SLAVE | _REC, syscalls.MS_UNBINDABLE),
+    "runbindable": (syscalls.MS_SLAVE | _REC, syscalls.MS_UNBINDABLE | _REC),
 }
-for _name in list(_PROPAGATION):
-    _PROPAGATION["r" + _name] = _PROPAGATION[_name]
-del _name
 
 # Set by set_root_propagation, applied by pivot() or move_root(): the same
 # process runs both, in that order.
-_final_root_propagation = None
+_final_root_propagation = 0
 
 # Flags a bind remount must keep: the kernel locks them on mounts that came
 # from a more privileged mount namespace, and a remount that drops one fails.
@@ -63,26 +66,90 @@ def _strerror(error):
 
 
 def set_root_propagation(propagation):
-    """Cut "/" off from the host (step 1); remember what pivot() applies later."""
+    """Step 1; remembers what pivot() applies to the container's "/" later."""
     global _final_root_propagation
-    flags = _PROPAGATION.get(propagation or "slave")
+    flags = _PROPAGATION.get(propagation or "rslave")
     if flags is None:
         raise OcirtError(f"unknown rootfsPropagation {propagation!r}", path="linux.rootfsPropagation")
     setup, _final_root_propagation = flags
-    _mount(None, "/", None, setup | syscalls.MS_REC)
+    _mount(None, "/", None, setup)
 
 
 def bind_rootfs(rootfs):
-    # "/" is a recursive slave (or private) by now, so this bind is too: it
-    # cannot propagate to the host, and pivot_root accepts it.
+    if _final_root_propagation & syscalls.MS_SHARED:  # "/" was left shared
+        point, tags = _mount_of(rootfs)
+        if "shared" in tags:
+            # Else the bind below would propagate to the host, and pivot_root
+            # refuses a new root whose parent mount is shared.
+            _mount(None, point, None, syscalls.MS_PRIVATE)
     _mount(rootfs, rootfs, None, syscalls.MS_BIND | syscalls.MS_REC)
 
 
 def _apply_final_root_propagation():
     global _final_root_propagation
-    flags, _final_root_propagation = _final_root_propagation, None
+    flags, _final_root_propagation = _final_root_propagation, 0
     if flags:
-        _mount(None, "/", None, flags | syscalls.MS_REC)
+        _mount(None, "/", None, flags)
+
+
+def _mountinfo():
+    """[(mount point, optional fields)] of this process, in mount order."""
+    with open("/proc/self/mountinfo") as f:
+        lines = f.read().splitlines()
+    out = []
+    for line in lines:
+        left = line.partition(" - ")[0].split()
+        if len(left) >= 6:
+            out.append((_unescape(left[4]), set(t.partition(":")[0] for t in left[6:])))
+    return out
+
+
+def _mount_of(path):
+    """(mount point, propagation tags) of the topmost mount holding `path` (an absolute, real path)."""
+    mounts = _mountinfo()
+    best = ("/", set())
+    for point, tags in mounts:
+        if path == point or path.startswith(point.rstrip("/") + "/"):
+            if len(point) >= len(best[0]):
+                best = (point, tags)
+    return best
+
+
+def _unescape(field):
+    # mountinfo escapes space, tab, newline and backslash as \ooo.
+    if "\\" not in field:
+        return field
+    out, i = [], 0
+    while i < len(field):
+        if field[i] == "\\" and field[i + 1:i + 4].isdigit():
+            out.append(chr(int(field[i + 1:i + 4], 8)))
+            i += 4
+        else:
+            out.append(field[i])
+            i += 1
+    return "".join(out)
+
+
+def _bind(source, target, flags=0):
+    """Bind source on target; with rootfsPropagation runbindable (or unbindable
+    and a path on "/"), the mount holding the source is unbindable, so it is
+    made private for the moment of the bind and unbindable again after, and
+    the new mount is unbindable like the rest of the tree."""
+    try:
+        syscalls.mount(source, target, None, syscalls.MS_BIND | flags, None)
+        return
+    except OSError as e:
+        if e.errno != 22:  # EINVAL
+            raise
+        point, tags = _mount_of(os.path.realpath(source))
+        if "unbindable" not in tags:
+            raise
+    syscalls.mount(None, point, None, syscalls.MS_PRIVATE, None)
+    try:
+        syscalls.mount(source, target, None, syscalls.MS_BIND | flags, None)
+    finally:
+        syscalls.mount(None, point, None, syscalls.MS_UNBINDABLE, None)
+    syscalls.mount(None, target, None, syscalls.MS_UNBINDABLE, None)
 
 
 class MountContext:
@@ -293,10 +360,17 @@ def _apply_propagation_and_attrs(ctx, destination, opts):
 def pivot(rootfs):
     """Make rootfs the new "/" and detach the old root from this mount namespace."""
     try:
-        os.chdir(rootfs)
-        syscalls.pivot_root(".", ".")
-        # The old root is now stacked under "."; make it private so that
-        # detaching it cannot propagate an unmount to the host.
+        old_root = os.open("/", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            os.chdir(rootfs)
+            syscalls.pivot_root(".", ".")
+            # The old root is now stacked on the new one. "." must name it:
+            # the cwd (the new root) would turn the container's own mounts
+            # into slaves, losing their "shared" propagation.
+            os.fchdir(old_root)
+        finally:
+            os.close(old_root)
+        # A slave, so that detaching it cannot propagate an unmount to the host.
         syscalls.mount(None, ".", None, syscalls.MS_SLAVE | syscalls.MS_REC)
         syscalls.umount2(".", syscalls.MNT_DETACH)
         os.chdir("/")
@@ -331,7 +405,7 @@ def make_readonly(path):
     if not os.path.lexists(path):
         return
     try:
-        syscalls.mount(path, path, None, syscalls.MS_BIND | syscalls.MS_REC)
+        _bind(path, path, syscalls.MS_REC)
         _remount_bind(path, syscalls.MS_RDONLY)
     except OcirtError:
         raise
@@ -349,7 +423,7 @@ def mask(path):
         if is_dir:
             syscalls.mount("tmpfs", path, "tmpfs", syscalls.MS_RDONLY, None)
         else:
-            syscalls.mount("/dev/null", path, None, syscalls.MS_BIND)
+            _bind("/dev/null", path)
     except OSError as e:
         raise OcirtError(f"masking {path}: {_strerror(e)}") from None
 

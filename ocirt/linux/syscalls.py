@@ -128,3 +128,11 @@ def mount_setattr(path, attr_set=0, attr_clr=0, propagation=0, recursive=True, d
     flags = AT_RECURSIVE if recursive else 0
     if lib.ocirt_mount_setattr(dirfd, _cstr(path), flags, attr_set, attr_clr, propagation, 0) < 0:
         _fail(f"mount_setattr {path}")
+
+
+CLOSE_RANGE_CLOEXEC = 4
+
+
+def close_range(first, last=0xFFFFFFFF, flags=0):
+    if lib.ocirt_close_range(first, last, flags) < 0:
+        _fail(f"close_range {first}")

@@ -80,7 +80,15 @@ def receive_master(console_fd):
         sock.close()
     if not fds:
         raise OcirtError("the container did not send its terminal")
-    return fds[0]
+    master = fds[0]
+    if os.isatty(0):
+        # Our window size, now: `run` receives the master before `start`, so
+        # the program never sees the 0x0 of a new pty (relay() is too late).
+        try:
+            set_size(master, *get_size(0))
+        except OSError:
+            pass
+    return master
 
 
 def become_terminal_of(peer, uid=None):
@@ -96,7 +104,14 @@ def become_terminal_of(peer, uid=None):
         os.close(peer)
 
 
-def setup_in_container(console_fd, console_size, uid):
+# The container's /dev/console is its init's terminal. `exec` sets this to
+# False before it forks: an exec'd process's pty must not be mounted over the
+# container's /dev/console (one more mount per `exec -t`, left pointing at a
+# pty that is gone when the process exits), as runc never does.
+bind_dev_console = True
+
+
+def setup_in_container(console_fd, console_size, uid, bind_console=None):
     """Container side: pty, size, /dev/console, send the master, take the peer as stdio."""
     from ocirt.linux import syscalls
 
@@ -104,8 +119,10 @@ def setup_in_container(console_fd, console_size, uid):
     if console_size:
         set_size(peer, console_size.get("height", 0), console_size.get("width", 0))
     name = os.readlink(f"/proc/self/fd/{peer}")
+    if bind_console is None:
+        bind_console = bind_dev_console
     try:
-        if os.path.exists("/dev/console") or _touch("/dev/console"):
+        if bind_console and (os.path.exists("/dev/console") or _touch("/dev/console")):
             syscalls.mount(name, "/dev/console", None, syscalls.MS_BIND)
     except OSError:
         pass  # a read-only /dev without a console node: the pty still works

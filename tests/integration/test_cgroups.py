@@ -65,7 +65,7 @@ def _test_cgroups():
     found = []
     for mount, _ in set(MOUNTS.values()):
         for root, dirs, _ in os.walk(mount):
-            found.extend(os.path.join(root, d) for d in dirs if "ocirt-test" in d)
+            found.extend(os.path.join(root, d) for d in dirs if "ocirt-test" in d and f"-{os.getpid()}-" in d)
     return found
 
 

@@ -454,12 +454,27 @@ class Cgroups:
         return warnings
 
     def update(self, resources, json_path="linux.resources"):
-        """Live changes (`ocirt update`): the same as apply(), on a running container.
+        """Live changes (`ocirt update`): apply() on a running container, all or nothing.
+
+        If the kernel refuses a value part way, the values already written
+        are put back (newest first) before the error is raised, so a failed
+        update leaves the limits as they were; the error says so, or names
+        the files it could not restore.
 
         Note that device rules restart from deny-all, so a running container
         briefly loses access to its devices while they are rewritten.
         """
-        return self.apply(resources, json_path)
+        with _files.Journal() as journal:
+            try:
+                return self.apply(resources, json_path)
+            except OcirtError as exc:
+                failed = journal.undo()
+                if not journal.entries and not failed:
+                    raise
+                note = "the settings written before it were put back" if not failed else \
+                    f"and the earlier settings of this update could not all be put back: {', '.join(failed)}"
+                raise OcirtError(f"{exc.message} ({note})", path=exc.path, source=exc.source,
+                                 exit_code=exc.exit_code) from None
 
     # -- processes
 

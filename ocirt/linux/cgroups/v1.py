@@ -274,8 +274,18 @@ def set_cpu(d, cpu, jp, warn):
     rt_period = opt_int(cpu, "realtimePeriod", jp, minimum=0, zero_unset=True)
     idle = opt_int(cpu, "idle", jp, minimum=0, maximum=1)
 
-    if shares is not None:
-        write(f("cpu.shares"), shares, what="cpu shares", json_path=f"{jp}.shares")
+    # idle first: the kernel resets the weight whenever idle changes (to the
+    # minimum for 1, the default for 0) and refuses weights while idle is 1.
+    if idle is not None:
+        if not os.path.exists(f("cpu.idle")):
+            raise OcirtError("cpu idle needs Linux 5.15 or later (this kernel has no cpu.idle)",
+                             path=f"{jp}.idle")
+        write(f("cpu.idle"), idle, what="cpu idle", json_path=f"{jp}.idle")
+    if shares is not None and idle == 1:
+        warn.append(IDLE_SHARES_WARNING.format(jp=jp))
+    elif shares is not None:
+        write(f("cpu.shares"), shares, what="cpu shares", json_path=f"{jp}.shares",
+              hints={errno.EINVAL: IDLE_HINT} if read_int(f("cpu.idle")) == 1 else None)
         got = read_int(f("cpu.shares"))
         if got != shares:
             raise OcirtError(f"cpu shares {shares} is outside the range this kernel accepts "
@@ -302,11 +312,12 @@ def set_cpu(d, cpu, jp, warn):
         realtime.append((f("cpu.rt_runtime_us"), rt_runtime, "real-time runtime", "realtimeRuntime"))
     _write_ordered(realtime, jp)
 
-    if idle is not None:
-        if not os.path.exists(f("cpu.idle")):
-            raise OcirtError("cpu idle needs Linux 5.15 or later (this kernel has no cpu.idle)",
-                             path=f"{jp}.idle")
-        write(f("cpu.idle"), idle, what="cpu idle", json_path=f"{jp}.idle")
+
+# The kernel gives an idle group (cpu.idle 1) the minimum weight and refuses
+# weight changes while it stays idle (shared with v2).
+IDLE_HINT = "the cgroup is idle (cpu.idle is 1), and an idle cgroup's weight cannot be changed: set idle to 0 too"
+IDLE_SHARES_WARNING = ("{jp}.shares: ignored: cpu.idle 1 gives the cgroup the minimum weight "
+                       "(leave shares out, or set idle to 0)")
 
 
 def set_cpuset(d, cpu, jp, warn):

@@ -15,7 +15,8 @@ from ocirt.errors import OcirtError
 
 from . import _files
 from ._files import read, read_int, read_keyed, write
-from .v1 import block_entries, device_plan, hugepage_sizes, hugetlb_entries, opt_int, rdma_lines
+from .v1 import (IDLE_HINT, IDLE_SHARES_WARNING, block_entries, device_plan, hugepage_sizes, hugetlb_entries,
+                 opt_int, rdma_lines)
 
 # What "max" reads as in stats: runc reports unlimited as the largest uint64.
 MAX_UINT64 = (1 << 64) - 1
@@ -174,8 +175,16 @@ def set_cpu(d, cpu, jp, warn):
     for key in ("realtimeRuntime", "realtimePeriod"):
         if opt_int(cpu, key, jp, zero_unset=True) is not None:
             raise OcirtError("cgroup v2 has no real-time CPU bandwidth control", path=f"{jp}.{key}")
-    if shares is not None:
-        write(f("cpu.weight"), cpu_weight_from_shares(shares), what="cpu weight", json_path=f"{jp}.shares")
+    # idle first: the kernel resets the weight whenever idle changes and refuses weights while idle is 1.
+    if idle is not None:
+        if not os.path.exists(f("cpu.idle")):
+            raise OcirtError("cpu idle needs Linux 5.15 or later (no cpu.idle)", path=f"{jp}.idle")
+        write(f("cpu.idle"), idle, what="cpu idle", json_path=f"{jp}.idle")
+    if shares is not None and idle == 1:
+        warn.append(IDLE_SHARES_WARNING.format(jp=jp))
+    elif shares is not None:
+        write(f("cpu.weight"), cpu_weight_from_shares(shares), what="cpu weight", json_path=f"{jp}.shares",
+              hints={errno.EINVAL: IDLE_HINT} if read_int(f("cpu.idle")) == 1 else None)
     line = cpu_max_value(quota, period, read(f("cpu.max")))
     if line is not None:
         write(f("cpu.max"), line, what="cpu quota and period", json_path=f"{jp}.quota")
@@ -183,10 +192,6 @@ def set_cpu(d, cpu, jp, warn):
         if not os.path.exists(f("cpu.max.burst")):
             raise OcirtError("cpu burst needs Linux 5.14 or later (no cpu.max.burst)", path=f"{jp}.burst")
         write(f("cpu.max.burst"), burst, what="cpu burst", json_path=f"{jp}.burst")
-    if idle is not None:
-        if not os.path.exists(f("cpu.idle")):
-            raise OcirtError("cpu idle needs Linux 5.15 or later (no cpu.idle)", path=f"{jp}.idle")
-        write(f("cpu.idle"), idle, what="cpu idle", json_path=f"{jp}.idle")
 
 
 def set_cpuset(d, cpu, jp, warn):
