@@ -93,6 +93,15 @@ int ocirt_mount_setattr(int dirfd, const char *path, unsigned int flags,
     return (int)syscall(SYS_mount_setattr, dirfd, path, flags, &attr, sizeof(attr));
 }
 
+#ifndef SYS_close_range
+#define SYS_close_range 436
+#endif
+
+int ocirt_close_range(unsigned int first, unsigned int last, unsigned int flags)
+{
+    return (int)syscall(SYS_close_range, first, last, flags);
+}
+
 int ocirt_open_tree(int dirfd, const char *path, unsigned int flags)
 {
     return (int)syscall(SYS_open_tree, dirfd, path, flags);

@@ -11,7 +11,7 @@ import os
 import sys
 
 from ocirt import log
-from ocirt.errors import EXIT_EXEC_FAILED, EXIT_USAGE, OcirtError
+from ocirt.errors import EXIT_USAGE, OcirtError
 
 VERSION = "0.1.0"
 SPEC_VERSION = "1.3.0"

@@ -210,7 +210,6 @@ class _Creation:
 
     def _new_record(self):
         me = os.getpid()
-        linux = self.config.get("linux") or {}
         hooks = self.config.get("hooks") or {}
         return {
             "status": st.CREATING,

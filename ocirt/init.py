@@ -14,7 +14,7 @@ Both are non-dumpable, so the container cannot open them through /proc.
 """
 import os
 
-from ocirt.errors import OcirtError
+from ocirt.errors import EXIT_EXEC_FAILED, OcirtError
 from ocirt.linux import namespaces, syscalls
 
 
@@ -394,7 +394,4 @@ def _run_exec_process(ctx):
         os.execve(executable, proc["args"], env)
     except BaseException as e:
         _report(ctx.channel, e)
-        os._exit(EXIT_EXEC_FAILED_CODE)
-
-
-EXIT_EXEC_FAILED_CODE = 255
+        os._exit(EXIT_EXEC_FAILED)

@@ -1,6 +1,4 @@
 """`update` and `events`: change a live container's limits, and report its statistics."""
-import os
-
 from ocirt import state as st
 from ocirt.container import Container
 from ocirt.errors import OcirtError

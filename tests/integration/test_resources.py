@@ -733,27 +733,7 @@ def run_true_under(ocirt, make_bundle, limit):
     return ocirt("run", "--bundle", bundle, new_id("floor"), check=False).returncode
 
 
-def find_memory_floor(ocirt, make_bundle, low=4 * KB, high=16 * MB):
-    """The smallest page-multiple limit under which `true` still runs, by bisection.
-
-    A measurement for people, not a test (its runtime depends on the answer):
-    run it with OCIRT_MEASURE_MEMORY_FLOOR=1 (see test_measure_memory_floor).
-    """
-    page = os.sysconf("SC_PAGE_SIZE")
-    if run_true_under(ocirt, make_bundle, high) != 0:
-        raise AssertionError(f"true does not even run under {high} bytes")
-    low, high = low // page, high // page  # high works; low is assumed to fail
-    while high - low > 1:
-        middle = (low + high) // 2
-        if run_true_under(ocirt, make_bundle, middle * page) == 0:
-            high = middle
-        else:
-            low = middle
-    return high * page
 
 
 def test_true_runs_under_512k(ocirt, make_bundle):
     assert run_true_under(ocirt, make_bundle, 512 * KB) == 0
-
-
-
