@@ -145,6 +145,12 @@ def _int_option(values, key, name):
         raise UsageError(f"{name} needs a number, got {raw!r}") from None
     if number < 0:
         raise UsageError(f"{name} must not be negative")
+    if key == "preserve_fds":
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        if number + 3 + 64 > soft:
+            raise UsageError(f"{name} {number} leaves no room under the open-files limit ({soft})")
     return number
 
 
@@ -241,8 +247,28 @@ def _cmd_ps(g, o, p):
     if fmt == "json":
         _print_json(pids, indent=None)
         return 0
-    sys.stdout.flush()
-    os.execvp("ps", ["ps", *(p["ps_args"] or ["-f"]), "-p", ",".join(map(str, pids)) or "0"])
+    sys.stdout.write(_ps_table(p["ps_args"] or ["-ef"], set(pids)))
+    return 0
+
+
+def _ps_table(args, pids):
+    """`ps ARGS` limited to the container's processes, by its PID column (as runc does)."""
+    import subprocess
+
+    try:
+        out = subprocess.run(["ps", *args], capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError) as e:
+        raise OcirtError(f"running ps {' '.join(args)}: {getattr(e, 'stderr', None) or e}") from None
+    lines = out.splitlines()
+    if not lines:
+        return ""
+    header = lines[0].split()
+    if "PID" not in header:
+        raise OcirtError("ps output has no PID column: give ps options that print one")
+    column = header.index("PID")
+    rows = [line for line in lines[1:] if line.split()[column:column + 1] and
+            line.split()[column].isdigit() and int(line.split()[column]) in pids]
+    return "\n".join([lines[0], *rows]) + "\n"
 
 
 def _cmd_list(g, o, p):

@@ -126,8 +126,11 @@ def create(store, container_id, bundle, *, pid_file=None, console_socket=None, n
             os.close(fd)
         raise
     creation = _Creation(store, container_id, bundle, rootfs, config, plan, cgroups)
+    # ocirt's own fds must not sit where the caller's preserved fds go (3 .. 3+N-1),
+    # even when the caller passed fewer than N: the container would inherit them.
+    join_fds = [(t, _lift_fd(fd, 3 + preserve_fds)) for t, fd in join_fds]
     try:
-        lock = store.lock(container_id)
+        lock = _lift_fd(store.lock(container_id), 3 + preserve_fds)
         try:
             creation.run(join_fds, no_pivot, preserve_fds, subreaper, console_socket)
             if pid_file:

@@ -49,6 +49,8 @@ class InitContext:
 
 def _report(channel, error):
     if isinstance(error, OcirtError):
+        if error.path and not error.source:
+            error.source = "config.json"  # a late error about the config: say which file
         message = str(error)
     elif isinstance(error, OSError):
         message = f"{error.strerror or error}" if not error.filename else f"{error.filename}: {error.strerror}"
@@ -293,7 +295,10 @@ def _write_sysctl(key, value):
         with open(path, "w") as f:
             f.write(str(value))
     except OSError as e:
-        raise OcirtError(f"sysctl {key}={value}: {e.strerror}", path=f"linux.sysctl.{key}") from None
+        from ocirt.spec import json_path
+
+        raise OcirtError(f"sysctl {key}={value}: {e.strerror}", path=json_path(["linux", "sysctl", key]),
+                         source="config.json") from None
 
 
 def _wait_and_exec(ctx):

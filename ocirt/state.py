@@ -115,6 +115,8 @@ class StateStore:
     def ensure_root(self):
         try:
             os.makedirs(self.root, mode=0o711, exist_ok=True)
+        except FileExistsError:
+            raise OcirtError(f"state root {self.root} is not a directory") from None
         except OSError as e:
             raise OcirtError(f"cannot create state root {self.root}: {e.strerror}") from None
 
@@ -138,7 +140,7 @@ class StateStore:
         path = self.dir(container_id)
         try:
             fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             raise ContainerNotFound(container_id) from None
         deadline = time.monotonic() + (self.LOCK_TIMEOUT if timeout is None else timeout)
         delay = 0.001
@@ -162,7 +164,7 @@ class StateStore:
         try:
             with open(path, "rb") as f:
                 data = f.read()
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             raise ContainerNotFound(container_id) from None
         try:
             return jsonfast.loads(data)
@@ -214,6 +216,8 @@ class StateStore:
             names = os.listdir(self.root)
         except FileNotFoundError:
             return []
+        except NotADirectoryError:
+            raise OcirtError(f"state root {self.root} is not a directory") from None
         return sorted(n for n in names if not n.startswith(".") and os.path.isdir(os.path.join(self.root, n)))
 
 

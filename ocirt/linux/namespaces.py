@@ -33,7 +33,9 @@ class NamespacePlan:
     def __init__(self, namespaces):
         self.create = []
         self.join = {}
-        for ns in namespaces or ():
+        self.index = {}  # type -> position in linux.namespaces, for error paths
+        for i, ns in enumerate(namespaces or ()):
+            self.index[ns["type"]] = i
             if ns.get("path"):
                 self.join[ns["type"]] = ns["path"]
             else:
@@ -61,7 +63,8 @@ class NamespacePlan:
             for ns_type in JOIN_ORDER:
                 path = self.join.get(ns_type)
                 if path is not None:
-                    fds.append((ns_type, open_namespace(ns_type, path)))
+                    where = f"linux.namespaces[{self.index[ns_type]}].path"
+                    fds.append((ns_type, open_namespace(ns_type, path, where)))
         except BaseException:
             for _, fd in fds:
                 os.close(fd)
@@ -69,16 +72,17 @@ class NamespacePlan:
         return fds
 
 
-def open_namespace(ns_type, path):
+def open_namespace(ns_type, path, where=None):
     """An fd for the namespace file `path`, which must be a namespace of `ns_type`
-    (runtime-spec: the runtime MUST generate an error if it is not)."""
+    (runtime-spec: the runtime MUST generate an error if it is not).
+    `where` is the JSON path of the entry, for errors about config.json."""
     import fcntl
 
-    where = f"linux.namespaces[type={ns_type}].path"
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except OSError as e:
-        raise OcirtError(f"cannot open {ns_type} namespace {path}: {e.strerror}", path=where) from None
+        raise OcirtError(f"cannot open {ns_type} namespace {path}: {e.strerror}", path=where,
+                         source="config.json" if where else None) from None
     try:
         actual = fcntl.ioctl(fd, NS_GET_NSTYPE)
     except OSError:
@@ -87,7 +91,8 @@ def open_namespace(ns_type, path):
         os.close(fd)
         other = next((t for t, (flag, _) in NAMESPACES.items() if flag == actual), None)
         what = f"a namespace of type {other}" if other else "not a namespace file"
-        raise OcirtError(f"{path} is {what}, not a {ns_type} namespace", path=where)
+        raise OcirtError(f"{path} is {what}, not a {ns_type} namespace", path=where,
+                         source="config.json" if where else None)
     _JOIN_PATHS[fd] = path
     return fd
 

@@ -51,10 +51,12 @@ def apply_rlimits(rlimits, json_path="process.rlimits", source="config.json"):
         try:
             resource.prlimit(0, number, (_to_c(soft), _to_c(hard)))
         except OSError as e:
-            raise OcirtError(f"{what}: {os.strerror(e.errno)}{_why(e.errno, kind, hard)}") from None
+            raise OcirtError(f"{what}: {os.strerror(e.errno)}{_why(e.errno, kind, hard)}",
+                             path=f"{json_path}[{i}]", source=source) from None
         except ValueError:
             # Python's prlimit turns EINVAL into ValueError.
-            raise OcirtError(f"{what}: {os.strerror(errno.EINVAL)}") from None
+            raise OcirtError(f"{what}: {os.strerror(errno.EINVAL)}", path=f"{json_path}[{i}]",
+                             source=source) from None
 
 
 def _why(err, kind, hard):

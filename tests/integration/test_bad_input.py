@@ -478,11 +478,6 @@ def test_delete_without_force(ocirt, make_bundle, status):
     assert_nothing_left(ocirt)
 
 
-@pytest.mark.xfail(strict=True, reason="ps (table) of a container without processes: cli._cmd_ps execs "
-                   "`ps -f -p 0`, and procps answers 'process ID out of range' plus its usage text (10 lines on "
-                   "stderr, exit 1). runc prints the header only and exits 0; fix in cli._cmd_ps: with no pids, "
-                   "run ps for no process (e.g. print only the header line of `ps <args> -p 1`, or filter as "
-                   "runc does: run `ps <args>` and keep the header plus the lines whose PID column is in pids)")
 def test_ps_of_a_stopped_container(ocirt, make_bundle):
     cid = new_id()
     ocirt("run", "--detach", "--bundle", make_bundle(["true"]), cid)
@@ -506,9 +501,6 @@ def test_bad_preserve_fds(ocirt, make_bundle, value):
     assert_nothing_left(ocirt)
 
 
-@pytest.mark.xfail(strict=True, reason="--preserve-fds beyond RLIMIT_NOFILE: ocirt.linux.sync lifts fds with "
-                   "F_DUPFD_CLOEXEC at 3+N, which fails with EINVAL and escapes as a Python traceback; "
-                   "cli._int_option should refuse N that leaves no room below the open-file limit")
 def test_preserve_fds_beyond_the_fd_limit(ocirt, make_bundle):
     out = ocirt("run", "--preserve-fds", "100000", "--bundle", make_bundle(["true"]), new_id(), check=False)
     assert "--preserve-fds" in failure_line(out, code=EXIT_USAGE)
@@ -530,11 +522,6 @@ def _kill_holders_of(directory):
     return killed
 
 
-@pytest.mark.xfail(strict=True, reason="--preserve-fds N when the caller passes fewer fds: ocirt's own lock fd "
-                   "(StateStore.lock in container.create) lands in 3..3+N-1, so close_fds_except keeps it in "
-                   "the container init, which then holds the container's flock: `start` (and `run`, and even "
-                   "`delete --force`) wait 30 s for the lock and the container cannot be removed. Fix: lift "
-                   "the lock fd and the namespace join fds above 3+N in container.create, like the fifo fd")
 def test_preserve_fds_more_than_passed(ocirt, make_bundle):
     """runc passes whatever is open at 3..3+N-1; fds the caller did not open are simply absent."""
     cid = new_id()
@@ -648,10 +635,6 @@ def test_root_is_a_regular_file_on_create(ocirt, make_bundle, tmp_path):
     assert root.read_text() == ""
 
 
-@pytest.mark.xfail(strict=True, reason="a --root under a regular file: StateStore.load/lock/list_ids catch only "
-                   "FileNotFoundError, so NotADirectoryError escapes as a traceback (state, kill, start, pause, "
-                   "resume, ps, list). Fix in state.py: treat ENOTDIR like ENOENT (container does not exist) "
-                   "in load/lock/exists, and in list_ids raise OcirtError('state root ... is not a directory')")
 @pytest.mark.parametrize("op", [("state",), ("kill",), ("start",), ("pause",), ("resume",), ("ps",), ("list",)],
                          ids=" ".join)
 def test_root_under_a_regular_file_on_other_operations(ocirt, tmp_path, op):
@@ -705,15 +688,9 @@ def test_late_failure_leaves_nothing(ocirt, make_bundle, edit, args, path, words
 
 
 LATE_CONFIG_PREFIX = [
-    pytest.param("unknown-filesystem", "mounts[7]", marks=pytest.mark.xfail(strict=True, reason=(
-        "rootfs.mount_entry raises OcirtError(path='mounts[i]') without source='config.json', and "
-        "init._report sends str(error) as is"))),
-    pytest.param("missing-sysctl", 'linux.sysctl["kernel.no_such_knob"]', marks=pytest.mark.xfail(
-        strict=True, reason="init._write_sysctl raises with path=f'linux.sysctl.{key}' (not spec.json_path: "
-        "sysctl names hold dots) and no source='config.json'")),
-    pytest.param("rlimit-above-our-hard-limit", "process.rlimits[0]", marks=pytest.mark.xfail(
-        strict=True, reason="rlimits.apply_rlimits reports 'setrlimit RLIMIT_NOFILE ...' with neither "
-        "path='process.rlimits[i]' nor source")),
+    pytest.param("unknown-filesystem", "mounts[7]"),
+    pytest.param("missing-sysctl", 'linux.sysctl["kernel.no_such_knob"]'),
+    pytest.param("rlimit-above-our-hard-limit", "process.rlimits[0]"),
     pytest.param("oom-score-adj-below-zero", "process.oomScoreAdj"),
     pytest.param("bad-uid-map", "linux.uidMappings"),
 ]

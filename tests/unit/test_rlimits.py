@@ -83,8 +83,8 @@ def test_raising_hard_limit_without_cap_sys_resource():
         pytest.skip("the hard limit is already at fs.nr_open")
     want = min(hard * 2, nr_open)
     error, _ = in_child([{"type": "RLIMIT_NOFILE", "soft": want, "hard": want}])
-    assert error == (f"setrlimit RLIMIT_NOFILE (soft {want}, hard {want}): Operation not permitted "
-                     f"(raising the hard limit above {hard} needs CAP_SYS_RESOURCE)")
+    assert error == (f"config.json: process.rlimits[0]: setrlimit RLIMIT_NOFILE (soft {want}, hard {want}): "
+                     f"Operation not permitted (raising the hard limit above {hard} needs CAP_SYS_RESOURCE)")
 
 
 def test_above_nr_open():
@@ -92,8 +92,8 @@ def test_above_nr_open():
         nr_open = int(f.read())
     want = nr_open + 1
     error, _ = in_child([{"type": "RLIMIT_NOFILE", "soft": want, "hard": want}])
-    assert error == (f"setrlimit RLIMIT_NOFILE (soft {want}, hard {want}): Operation not permitted "
-                     f"(the hard limit is above fs.nr_open, {nr_open})")
+    assert error == (f"config.json: process.rlimits[0]: setrlimit RLIMIT_NOFILE (soft {want}, hard {want}): "
+                     f"Operation not permitted (the hard limit is above fs.nr_open, {nr_open})")
 
 
 def test_stops_at_first_failure():
@@ -102,7 +102,8 @@ def test_stops_at_first_failure():
         {"type": "RLIMIT_CORE", "soft": 1, "hard": 1},   # raising a lowered hard limit
         {"type": "RLIMIT_NOFILE", "soft": 10, "hard": 10},
     ], "RLIMIT_CORE", "RLIMIT_NOFILE")
-    assert error.startswith("setrlimit RLIMIT_CORE (soft 1, hard 1): Operation not permitted")
+    assert error.startswith("config.json: process.rlimits[1]: setrlimit RLIMIT_CORE (soft 1, hard 1): "
+                            "Operation not permitted")
     assert limits[0] == (0, 0)
     assert limits[1] == resource.getrlimit(resource.RLIMIT_NOFILE)
 
