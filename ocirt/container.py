@@ -341,9 +341,10 @@ class _Creation:
         channel.expect("hooks")
         self.hooks_started = True
         hooks = self.config.get("hooks") or {}
-        state = self._hook_state(self.init_pid)
-        run_hooks(hooks.get("prestart"), state, "prestart")
-        run_hooks(hooks.get("createRuntime"), state, "createRuntime")
+        # prestart historically belongs to start (the conformance suite and
+        # crun pass "created"); createRuntime is part of create.
+        run_hooks(hooks.get("prestart"), self._hook_state(self.init_pid), "prestart")
+        run_hooks(hooks.get("createRuntime"), self._hook_state(self.init_pid, st.CREATING), "createRuntime")
         channel.send("continue")
         channel.expect("ready")
         _fault_point("before-pid-file")

@@ -163,7 +163,8 @@ def _build_filesystem(ctx):
     # prestart and createRuntime hooks run in the parent, in the runtime's namespaces.
     ctx.channel.send("hooks")
     ctx.channel.expect("continue")
-    run_hooks((config.get("hooks") or {}).get("createContainer"), ctx.hook_state, "createContainer")
+    run_hooks((config.get("hooks") or {}).get("createContainer"),
+              _container_hook_state(ctx.hook_state, "creating"), "createContainer")
 
     if not own_mount_ns:
         rootfs_mod.chroot_only(rootfs)
@@ -231,6 +232,11 @@ def drop_privileges(proc, preserve_fds, source="config.json"):
     if proc.get("noNewPrivileges"):
         syscalls.prctl(syscalls.PR_SET_NO_NEW_PRIVS, 1)
     process.close_fds_on_exec(preserve_fds)
+
+
+def _container_hook_state(state, status):
+    """The state for hooks run in the container's namespaces: the pid as the container sees it."""
+    return dict(state, status=status, pid=os.getpid())
 
 
 def _compile_seccomp(seccomp_config):
@@ -326,8 +332,9 @@ def _wait_and_exec(ctx):
         from ocirt.linux.hooks import run_hooks
 
         proc = ctx.config["process"]
+        run_hooks((ctx.config.get("hooks") or {}).get("startContainer"),
+                  _container_hook_state(ctx.hook_state, "created"), "startContainer")
         ctx.hook_state["status"] = "running"
-        run_hooks((ctx.config.get("hooks") or {}).get("startContainer"), ctx.hook_state, "startContainer")
         process.reset_signals()
         ctx.seccomp.before_exec()
         os.execve(ctx.executable, proc["args"], ctx.env)
