@@ -593,6 +593,8 @@ def delete(store, container_id, force=False):
     try:
         try:
             c = Container.load(store, container_id)
+        except st.ForeignRecord:
+            raise  # never remove another runtime's container
         except (ContainerNotFound, OcirtError):
             if not force:
                 raise

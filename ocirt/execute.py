@@ -80,10 +80,12 @@ def exec_process(store, container_id, process_spec, *, detach=False, pid_file=No
 
         term.bind_dev_console = False  # the init's /dev/console stays as it is
     _set_oom_score_adj(process_spec, c.pid, source)
-    forward = None
-    if not detach:
-        syscalls.prctl(syscalls.PR_SET_CHILD_SUBREAPER, 1)
-        forward = _Forwarder()
+    # A subreaper even with --detach: the process is ours once the intermediate
+    # exits, so one that fails before its exec is reaped here (a zombie left
+    # in the container's pid namespace keeps its init from finishing its exit);
+    # one that succeeds passes to the caller's subreaper when we exit.
+    syscalls.prctl(syscalls.PR_SET_CHILD_SUBREAPER, 1)
+    forward = None if detach else _Forwarder()
     # Processes started by exec get the container's seccomp profile, as runc's do.
     seccomp_config = _container_seccomp(c)
     from ocirt.container import _connect_seccomp_listener
@@ -213,18 +215,30 @@ def _open_namespaces(c, min_fd):
 
 
 def _exec_handshake(channel, intermediate_pid):
-    """The process's host pid, once it has exec'd (end-of-file) or failed (an error)."""
+    """The process's host pid, once it has exec'd or failed.
+
+    Read to end-of-file: the intermediate sends the pid and exits, the process
+    sends an error or execs (the channel is close-on-exec). Both write to the
+    same pipe, so a process that fails fast can report before its pid arrives;
+    it must still be reaped.
+    """
+    process_pid = error = None
     try:
-        kind, payload = channel.receive()
-        if kind == "error":
-            raise OcirtError(payload, exit_code=EXIT_EXEC_FAILED)
-        if kind != "pid":
-            raise OcirtError("exec failed: the joining process exited", exit_code=EXIT_EXEC_FAILED)
-        process_pid = int(payload)
-        kind, payload = channel.receive()
-        if kind == "error":
-            _reap(process_pid)
-            raise OcirtError(payload, exit_code=EXIT_EXEC_FAILED)
-        return process_pid
+        while True:
+            kind, payload = channel.receive()
+            if kind == "eof":
+                break
+            if kind == "pid":
+                process_pid = int(payload)
+            elif kind == "error" and error is None:
+                error = payload
     finally:
         _reap(intermediate_pid)
+    if error is not None:
+        if process_pid is not None:
+            # Only now, with the intermediate gone, is the process surely our child.
+            _reap(process_pid)
+        raise OcirtError(error, exit_code=EXIT_EXEC_FAILED)
+    if process_pid is None:
+        raise OcirtError("exec failed: the joining process exited", exit_code=EXIT_EXEC_FAILED)
+    return process_pid

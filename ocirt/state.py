@@ -73,6 +73,13 @@ def validate_id(container_id):
         raise OcirtError("invalid container id: longer than 1024 characters")
 
 
+_RECORD_KEYS = frozenset(("status", "bundle", "rootfs", "created", "pid"))
+
+
+class ForeignRecord(OcirtError):
+    """A directory under --root that another runtime made."""
+
+
 def rfc3339_now():
     ns = time.time_ns()
     secs, frac = divmod(ns, 1_000_000_000)
@@ -167,9 +174,14 @@ class StateStore:
         except (FileNotFoundError, NotADirectoryError):
             raise ContainerNotFound(container_id) from None
         try:
-            return jsonfast.loads(data)
+            record = jsonfast.loads(data)
         except ValueError:
             raise OcirtError(f"state of container {container_id!r} is corrupt ({path})") from None
+        # Callers share state roots between runtimes (containerd's /run/containerd/runc/<ns>).
+        if not isinstance(record, dict) or not _RECORD_KEYS.issubset(record):
+            raise ForeignRecord(f"{path} is not a state record written by ocirt "
+                                "(a container of another runtime under the same --root?)")
+        return record
 
     def save(self, container_id, record):
         from ocirt import jsonfast

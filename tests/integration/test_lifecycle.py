@@ -200,3 +200,26 @@ def test_json_log_on_failure(ocirt, tmp_path):
     entry = json.loads(lines[0])
     assert entry["level"] == "error" and "does not exist" in entry["msg"]
     assert entry["time"].endswith("Z")
+
+
+def test_a_runc_container_under_the_same_root_is_left_alone(ocirt, make_bundle, tmp_path):
+    import shutil
+    import subprocess
+
+    if shutil.which("runc") is None:
+        pytest.skip("runc is not installed")
+    runc_id = new_id("runc")
+    subprocess.run(["runc", "--root", ocirt.root, "create", "--bundle", make_bundle(["true"]), runc_id],
+                   check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        cid = new_id()
+        ocirt("create", "--bundle", make_bundle(["true"]), cid)
+        assert [c["id"] for c in json.loads(ocirt("list", "--format", "json").stdout)] == [cid]
+        for argv in (("state", runc_id), ("delete", "--force", runc_id)):
+            out = ocirt(*argv, check=False)
+            assert out.returncode == 1 and "not a state record written by ocirt" in out.stderr
+            assert "Traceback" not in out.stderr
+        assert os.path.isdir(os.path.join(ocirt.root, runc_id))
+        ocirt("delete", "--force", cid)
+    finally:
+        subprocess.run(["runc", "--root", ocirt.root, "delete", "--force", runc_id], check=True)

@@ -104,8 +104,9 @@ def test_store_roundtrip_and_claim(tmp_path):
     store.claim("c1")
     with pytest.raises(OcirtError, match="already exists"):
         store.claim("c1")
-    store.save("c1", {"a": 1})
-    assert store.load("c1") == {"a": 1}
+    record = {"status": st.CREATED, "bundle": "/b", "rootfs": "/b/rootfs", "created": "x", "pid": 1}
+    store.save("c1", record)
+    assert store.load("c1") == record
     assert store.list_ids() == ["c1"]
     assert not os.path.exists(os.path.join(store.dir("c1"), ".state.json.tmp"))
     store.remove("c1")
@@ -133,3 +134,14 @@ def test_corrupt_state_is_reported(tmp_path):
         f.write("{not json")
     with pytest.raises(OcirtError, match="corrupt"):
         store.load("c1")
+
+
+def test_foreign_record_is_refused_clearly(tmp_path):
+    """containerd shares --root between runtimes: a runc container's state.json
+    is not ours and must give a clear error, never a traceback."""
+    store = st.StateStore(str(tmp_path))
+    store.claim("runc1")
+    with open(os.path.join(store.dir("runc1"), "state.json"), "w") as f:
+        f.write('{"id": "runc1", "init_process_pid": 42, "config": {}}')
+    with pytest.raises(st.ForeignRecord, match="not a state record written by ocirt"):
+        store.load("runc1")
