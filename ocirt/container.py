@@ -107,6 +107,12 @@ def create(store, container_id, bundle, *, pid_file=None, console_socket=None, n
     if not os.path.isdir(bundle):
         raise OcirtError(f"bundle {bundle} is not a directory")
     config = spec.load_config(bundle)
+    from ocirt.linux.process import add_listen_env, listen_fds
+
+    # systemd socket activation: LISTEN_FDS sockets go on to the container, as with runc.
+    listening = listen_fds()
+    add_listen_env(config["process"], listening)
+    preserve_fds += listening
     rootfs = os.path.join(bundle, config["root"]["path"])  # an absolute root.path wins
     if not os.path.isdir(rootfs):
         raise OcirtError(f"rootfs {rootfs} does not exist or is not a directory", path="root.path",
@@ -167,10 +173,16 @@ def _check_supported(config, plan, has_console):
     if proc.get("apparmorProfile"):
         raise OcirtError("AppArmor is not enabled on this host", path="process.apparmorProfile",
                          source="config.json")
-    if proc.get("selinuxLabel") or linux.get("mountLabel"):
-        raise OcirtError("SELinux is not enabled on this host",
-                         path="process.selinuxLabel" if proc.get("selinuxLabel") else "linux.mountLabel",
+    if proc.get("selinuxLabel"):
+        raise OcirtError("SELinux is not enabled on this host", path="process.selinuxLabel",
                          source="config.json")
+    if linux.get("mountLabel"):
+        # A mount label only annotates files; without SELinux there is nothing to
+        # label, and crun ignores it likewise. A process label would be a promise
+        # of confinement, so that one stays an error.
+        from ocirt import log
+
+        log.warning("linux.mountLabel ignored: SELinux is not enabled on this host")
     if config.get("hostname") and not plan.has_own("uts"):
         raise OcirtError("unable to set hostname without a private UTS namespace",
                          path="hostname", source="config.json")
@@ -222,7 +234,9 @@ class _Creation:
             "rootfs": self.rootfs,
             "created": st.rfc3339_now(),
             "annotations": self.config.get("annotations") or {},
-            "cgroups": self.cgroups.to_record(),
+            # With the directories create() is about to make: a create killed half
+            # way through cgroups.create() leaves parents only this record names.
+            "cgroups": dict(self.cgroups.to_record(), created=_missing_cgroup_dirs(self.cgroups)),
             "own_namespaces": [t for t in ("pid", "mount", "user", "network", "ipc", "uts", "cgroup", "time")
                                if self.plan.has_own(t)],
             "poststart": hooks.get("poststart") or [],
@@ -415,6 +429,21 @@ class _Creation:
             self.store.remove(self.id)
 
 
+def _missing_cgroup_dirs(cgroups):
+    """The directories cgroups.create() is about to make (each leaf and its missing parents), deepest last."""
+    record = cgroups.to_record()
+    missing = []
+    for key, leaf in record["paths"].items():
+        mount = record["mounts"][key]
+        current = leaf
+        chain = []
+        while current != mount and len(current) > len(mount) and not os.path.isdir(current):
+            chain.append(current)
+            current = os.path.dirname(current)
+        missing.extend(d for d in reversed(chain) if d not in missing)
+    return missing
+
+
 def _connect_seccomp_listener(seccomp, min_fd):
     """Connect to linux.seccomp.listenerPath now: after pivot_root the container cannot reach it."""
     path = (seccomp or {}).get("listenerPath")
@@ -504,6 +533,12 @@ def start(store, container_id):
     lock = store.lock(container_id)
     try:
         st.check_allowed("start", c.status(), container_id)
+        _fault_point("start-after-lock")
+        # Saved before the init is released: if the state cannot be written
+        # (a full disk), start fails with the container still created.
+        c.record["status"] = st.RUNNING
+        store.save(container_id, c.record)
+        _fault_point("start-after-save")
         status_fd = _open_exec_status(c)
         try:
             fifo = os.path.join(c.dir, "exec.fifo")
@@ -512,13 +547,16 @@ def start(store, container_id):
             except OSError:
                 raise OcirtError("container not running: its init is gone") from None
             try:
-                os.unlink(fifo)
+                # Released first, unlinked after: a start killed in between
+                # leaves a fifo without a reader, which reads as running
+                # (state.derive_status), never an init waiting on a fifo nobody can reach.
                 os.write(fd, b"0")
+                _fault_point("start-after-fifo")
+                os.unlink(fifo)
             finally:
                 os.close(fd)
-            c.record["status"] = st.RUNNING
-            store.save(container_id, c.record)
             error = _read_exec_status(status_fd)
+            _fault_point("start-after-exec")
         finally:
             if status_fd is not None:
                 os.close(status_fd)
@@ -571,7 +609,12 @@ def kill(store, container_id, signum, all_processes=False):
         if cg is not None:
             cg.kill_all(signum)
         if status != st.STOPPED and c.init_alive():
-            c.signal_init(signum)
+            try:
+                c.signal_init(signum)
+            except OcirtError:
+                if c.init_alive():
+                    raise
+                # the init just died of what kill_all sent: done
     else:
         c.signal_init(signum)
         if status == st.PAUSED and signum == 9:
@@ -602,8 +645,12 @@ def delete(store, container_id, force=False):
             return []
         status = c.status()
         st.check_allowed("delete-force" if force else "delete", status, container_id)
+        _fault_point("delete-after-lock")
         cg = c.cgroups()
-        if status != st.STOPPED and c.init_alive():
+        # Also when the status is stopped: a creator killed half way leaves
+        # an init (pid and start time recorded, so never a recycled pid) that
+        # may not be in its cgroup yet.
+        if c.init_alive():
             try:
                 c.signal_init(signal.SIGKILL)
             except OcirtError:
@@ -614,8 +661,10 @@ def delete(store, container_id, force=False):
             cg.kill_all(signal.SIGKILL)
         if c.pid:
             _wait_gone(c.pid)
+        _fault_point("delete-after-kill")
         if cg is not None:
             cg.destroy()
+        _fault_point("delete-after-cgroup")
         warnings = []
         if c.record.get("status") != st.CREATING:
             warnings = run_hooks_warn(c.record.get("poststop"), c.hook_state(st.STOPPED), "poststop")
@@ -660,9 +709,16 @@ def list_containers(store):
 def run(store, container_id, bundle, *, detach=False, pid_file=None, console_socket=None,
         no_pivot=False, preserve_fds=0, systemd_cgroup=False, keep=False):
     """create + start; in the foreground, wait and return the container's exit code."""
+    from ocirt.linux import process
+
+    # In the foreground, termination signals go to the container from the start
+    # (held until its pid is known), so that ocirt never dies mid-relay.
+    forward = None if detach else process.SignalForwarder()
     c = create(store, container_id, bundle, pid_file=pid_file, console_socket=console_socket,
                no_pivot=no_pivot, preserve_fds=preserve_fds, systemd_cgroup=systemd_cgroup,
                subreaper=not detach, relay_terminal=not detach and not console_socket)
+    if forward is not None:
+        forward.target(c.pid)
     try:
         warnings = start(store, container_id)
     except BaseException:
@@ -674,35 +730,7 @@ def run(store, container_id, bundle, *, detach=False, pid_file=None, console_soc
         from ocirt.linux.terminal import relay
 
         relay(c.terminal_master)
-    code = _wait_foreground(c.pid)
+    code = process.wait_foreground(c.pid)
     if not keep:
         warnings += delete(store, container_id, force=True)
     return code, warnings
-
-
-def _wait_foreground(pid):
-    """Forward termination signals to the init and reap until it exits.
-
-    ocirt is the subreaper here, so orphans of the container come to it too;
-    they are reaped along the way.
-    """
-    import signal
-
-    def forward(signum, frame):
-        try:
-            os.kill(pid, signum)
-        except ProcessLookupError:
-            pass
-
-    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT,
-                   signal.SIGUSR1, signal.SIGUSR2):
-        signal.signal(signum, forward)
-    while True:
-        try:
-            done, status = os.waitpid(-1, 0)
-        except ChildProcessError:
-            return 255
-        if done == pid:
-            if os.WIFSIGNALED(status):
-                return 128 + os.WTERMSIG(status)
-            return os.WEXITSTATUS(status)

@@ -11,23 +11,10 @@ foreground, to ocirt, which waits for it and returns its exit code.
 import os
 
 from ocirt import state as st
-from ocirt.container import Container, _lift_fd, _reap, write_pid_file
+from ocirt.container import Container, _fault_point, _lift_fd, _reap, write_pid_file
 from ocirt.errors import EXIT_EXEC_FAILED, OcirtError
+from ocirt.linux import process
 from ocirt.linux.namespaces import JOIN_ORDER, NAMESPACES
-
-
-def listen_fds():
-    """Sockets passed by systemd socket activation (LISTEN_FDS for this pid), as runc honours them."""
-    count = os.environ.get("LISTEN_FDS", "")
-    if not count.isdigit() or os.environ.get("LISTEN_PID", str(os.getpid())) != str(os.getpid()):
-        return 0
-    return int(count)
-
-
-def add_listen_env(process_spec, count):
-    if count:
-        env = [e for e in process_spec.get("env") or () if not e.startswith(("LISTEN_FDS=", "LISTEN_PID="))]
-        process_spec["env"] = env + [f"LISTEN_FDS={count}", "LISTEN_PID=1"]
 
 
 def exec_process(store, container_id, process_spec, *, detach=False, pid_file=None,
@@ -48,8 +35,8 @@ def exec_process(store, container_id, process_spec, *, detach=False, pid_file=No
     if terminal and detach and not console_socket:
         raise OcirtError("cannot allocate a terminal for a detached exec without --console-socket",
                          exit_code=EXIT_EXEC_FAILED)
-    count = listen_fds()
-    add_listen_env(process_spec, count)
+    count = process.listen_fds()
+    process.add_listen_env(process_spec, count)
     preserve_fds += count
     min_fd = 3 + preserve_fds
 
@@ -85,7 +72,7 @@ def exec_process(store, container_id, process_spec, *, detach=False, pid_file=No
     # in the container's pid namespace keeps its init from finishing its exit);
     # one that succeeds passes to the caller's subreaper when we exit.
     syscalls.prctl(syscalls.PR_SET_CHILD_SUBREAPER, 1)
-    forward = None if detach else _Forwarder()
+    forward = None if detach else process.SignalForwarder()
     # Processes started by exec get the container's seccomp profile, as runc's do.
     seccomp_config = _container_seccomp(c)
     from ocirt.container import _connect_seccomp_listener
@@ -101,6 +88,7 @@ def exec_process(store, container_id, process_spec, *, detach=False, pid_file=No
         parent_ch.close()
         init.run_exec_intermediate(ctx)  # never returns
     child_ch.close()
+    _fault_point("exec-after-fork")
     for fd in [*cgroup_fds, *(fd for _, fd in ns_fds)] + [fd for fd in (console_fd, listener_fd) if fd is not None]:
         os.close(fd)
     try:
@@ -109,6 +97,7 @@ def exec_process(store, container_id, process_spec, *, detach=False, pid_file=No
         parent_ch.close()
     if forward is not None:
         forward.target(process_pid)
+    _fault_point("exec-after-handshake")
     if pid_file:
         write_pid_file(pid_file, process_pid)
     if detach:
@@ -117,44 +106,7 @@ def exec_process(store, container_id, process_spec, *, detach=False, pid_file=No
         from ocirt.linux.terminal import receive_master, relay
 
         relay(receive_master(relay_fd))
-    from ocirt.container import _wait_foreground
-
-    return _wait_foreground(process_pid)
-
-
-class _Forwarder:
-    """Termination signals that reach a foreground exec go to its process, from
-    before the fork on: one that arrives before the process's pid is known is
-    delivered once it is, instead of killing ocirt and orphaning the process.
-    (_wait_foreground installs the same forwarding for the rest of the wait.)"""
-
-    SIGNALS = ("SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2")
-
-    def __init__(self):
-        import signal
-
-        self.pid = None
-        self.pending = []
-        for name in self.SIGNALS:
-            signal.signal(getattr(signal, name), self)
-
-    def __call__(self, signum, frame):
-        if self.pid is None:
-            self.pending.append(signum)
-        else:
-            self._send(signum)
-
-    def target(self, pid):
-        self.pid = pid
-        for signum in self.pending:
-            self._send(signum)
-        self.pending = []
-
-    def _send(self, signum):
-        try:
-            os.kill(self.pid, signum)
-        except ProcessLookupError:
-            pass
+    return process.wait_foreground(process_pid)
 
 
 def _container_seccomp(c):

@@ -99,6 +99,8 @@ def run_intermediate(ctx):
 
 def run_init(ctx):
     """The container's init. Never returns."""
+    from ocirt.linux import process
+
     try:
         os.setsid()
         host_pid = int(ctx.channel.expect("go"))
@@ -117,8 +119,10 @@ def run_init(ctx):
         ctx.executable, ctx.env = prepare_process(proc)
         ctx.seccomp = _SeccompLoader(compiled, seccomp_config,
                                      ctx.listener_fd, ctx.hook_state, proc.get("noNewPrivileges"))
+        # Before any filter is loaded: the profile need not allow close_range.
+        process.close_fds_on_exec(ctx.preserve_fds)
         ctx.seccomp.before_privileges_drop()
-        drop_privileges(proc, ctx.preserve_fds)
+        drop_privileges(proc)
     except BaseException as e:
         _report(ctx.channel, e)
         os._exit(1)
@@ -215,8 +219,8 @@ def prepare_process(proc, source="config.json"):
     return executable, env
 
 
-def drop_privileges(proc, preserve_fds, source="config.json"):
-    """Second half, right before exec: user, capabilities, no_new_privs, fds.
+def drop_privileges(proc, source="config.json"):
+    """Second half: user, capabilities, no_new_privs.
 
     The bounding set and KEEPCAPS go before the user switch (both need
     root's capabilities), the final capability sets after it.
@@ -231,7 +235,6 @@ def drop_privileges(proc, preserve_fds, source="config.json"):
     apply_capabilities(caps, source=source)
     if proc.get("noNewPrivileges"):
         syscalls.prctl(syscalls.PR_SET_NO_NEW_PRIVS, 1)
-    process.close_fds_on_exec(preserve_fds)
 
 
 def _container_hook_state(state, status):
@@ -398,8 +401,9 @@ def _run_exec_process(ctx):
         join_cgroups(ctx.cgroup_fds, False)
         seccomp = _SeccompLoader(compiled, ctx.seccomp_config, ctx.listener_fd, ctx.state,
                                  proc.get("noNewPrivileges"))
+        process.close_fds_on_exec(ctx.preserve_fds)
         seccomp.before_privileges_drop()
-        drop_privileges(proc, ctx.preserve_fds, ctx.source)
+        drop_privileges(proc, ctx.source)
         process.reset_signals()
         seccomp.before_exec()
         # The channel is close-on-exec: the parent reads end-of-file once this succeeds.

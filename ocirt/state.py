@@ -248,11 +248,27 @@ def derive_status(record, container_dir, is_frozen=None):
         return STOPPED
     if not pid_alive(record.get("pid", 0), record.get("pid_start_time")):
         return STOPPED
-    if os.path.exists(os.path.join(container_dir, "exec.fifo")):
+    if _fifo_has_reader(os.path.join(container_dir, "exec.fifo")):
         return CREATED
     if is_frozen is not None and is_frozen():
         return PAUSED
     return RUNNING
+
+
+def _fifo_has_reader(path):
+    """True while the init still holds the exec fifo, waiting for `start`.
+
+    A fifo opens for writing without blocking only when someone has it open
+    for reading; the init closes it once `start` has released it. So a fifo
+    left behind by a `start` killed between release and unlink reads as
+    not waiting (running), as does one whose init is gone.
+    """
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:  # ENOENT: started; ENXIO: nobody reads it any more
+        return False
+    os.close(fd)
+    return True
 
 
 def errno_name(err):

@@ -114,3 +114,69 @@ def exit_on_terminating_signals():
     for signum in (_signal.SIGTERM, _signal.SIGINT, _signal.SIGHUP, _signal.SIGQUIT,
                    _signal.SIGUSR1, _signal.SIGUSR2, _signal.SIGALRM, _signal.SIGPIPE):
         _signal.signal(signum, handler)
+
+
+def listen_fds():
+    """Sockets passed by systemd socket activation (LISTEN_FDS for this pid), as runc honours them."""
+    count = os.environ.get("LISTEN_FDS", "")
+    if not count.isdigit() or os.environ.get("LISTEN_PID", str(os.getpid())) != str(os.getpid()):
+        return 0
+    return int(count)
+
+
+def add_listen_env(process_spec, count):
+    if count:
+        env = [e for e in process_spec.get("env") or () if not e.startswith(("LISTEN_FDS=", "LISTEN_PID="))]
+        process_spec["env"] = env + [f"LISTEN_FDS={count}", "LISTEN_PID=1"]
+
+
+class SignalForwarder:
+    """Termination signals that reach a foreground ocirt go to its process, from
+    before the fork on: one that arrives before the process's pid is known is
+    delivered once it is, instead of killing ocirt and orphaning the process.
+    Used by foreground `run` and `exec`."""
+
+    SIGNALS = ("SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2")
+
+    def __init__(self):
+        import signal
+
+        self.pid = None
+        self.pending = []
+        for name in self.SIGNALS:
+            signal.signal(getattr(signal, name), self)
+
+    def __call__(self, signum, frame):
+        if self.pid is None:
+            self.pending.append(signum)
+        else:
+            self._send(signum)
+
+    def target(self, pid):
+        self.pid = pid
+        for signum in self.pending:
+            self._send(signum)
+        self.pending = []
+
+    def _send(self, signum):
+        try:
+            os.kill(self.pid, signum)
+        except ProcessLookupError:
+            pass
+
+
+def wait_foreground(pid):
+    """Reap until `pid` exits; its exit code (128+N when killed by signal N).
+
+    ocirt is the subreaper here, so orphans of the container come to it too;
+    they are reaped along the way.
+    """
+    while True:
+        try:
+            done, status = os.waitpid(-1, 0)
+        except ChildProcessError:
+            return 255
+        if done == pid:
+            if os.WIFSIGNALED(status):
+                return 128 + os.WTERMSIG(status)
+            return os.WEXITSTATUS(status)

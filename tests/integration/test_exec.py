@@ -362,6 +362,15 @@ def test_exec_detach_pid_file_and_reaping(ocirt, container, tmp_path):
     assert (code, out, err) == (9, "started\n", "")
 
 
+def test_exec_detach_quick_exit_still_reaches_the_caller(ocirt, container, tmp_path):
+    """A process that exits before `ocirt exec -d` does is still the caller's to reap."""
+    for code in (0, 9, 255):
+        pid_file = tmp_path / f"exec{code}.pid"
+        d = Detached(ocirt, ["-d", "--pid-file", pid_file, container.id, "sh", "-c", f"exit {code}"], pid_file)
+        assert d.returncode == 0
+        assert d.finish() == (code, "", "")
+
+
 def test_exec_detach_returns_at_once(ocirt, container, tmp_path):
     pid_file = tmp_path / "exec.pid"
     d = Detached(ocirt, ["-d", "--pid-file", pid_file, container.id, "sleep", "3"], pid_file)
@@ -443,6 +452,32 @@ def test_exec_of_a_missing_executable(ocirt, container):
     out = exec_fg(ocirt, container, "/no/such/file")
     assert out.returncode == EXEC_FAILED
     assert "no such file or directory" in out.stderr  # podman maps this text to 127
+
+
+def processes_in_pid_namespace(pid):
+    ns = os.readlink(f"/proc/{pid}/ns/pid")
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if os.readlink(f"/proc/{entry}/ns/pid") == ns:
+                    found.append(int(entry))
+            except OSError:
+                pass
+    return sorted(found)
+
+
+@pytest.mark.parametrize("detach", [False, True])
+def test_failed_exec_leaves_no_zombie(ocirt, container, tmp_path, detach):
+    """A process that fails before its exec is reaped by ocirt, not left as a
+    zombie in the container's pid namespace for the caller (it kept the
+    container's init from finishing its exit on `delete --force`)."""
+    options = ["--detach", "--pid-file", tmp_path / "exec.pid"] if detach else []
+    for _ in range(4):
+        out = exec_fg(ocirt, container, "no-such-program", options=options)
+        assert out.returncode == EXEC_FAILED
+        assert not (tmp_path / "exec.pid").exists()
+    assert processes_in_pid_namespace(container.pid) == [container.pid]
 
 
 def test_exec_into_an_unknown_container(ocirt):
@@ -621,6 +656,21 @@ def test_exec_tty_in_the_foreground_relays(ocirt, container):
         term.close()
 
 
+def test_exec_tty_in_the_foreground_forwards_sigterm(ocirt, container):
+    """SIGTERM to `ocirt exec -t` while it relays reaches the process; our terminal is restored."""
+    term = PtyProcess([OCIRT, "--root", ocirt.root, "exec", "-t", container.id, "sh", "-c",
+                       "trap 'echo got-term; exit 3' TERM; echo ready; while :; do sleep 0.05; done"])
+    try:
+        term.read_until(b"ready")
+        term.proc.send_signal(signal.SIGTERM)
+        assert term.wait() == 3
+        assert "got-term" in term.read_until(b"got-term")
+        assert term.attrs() == term.attrs_before
+        assert json.loads(ocirt("ps", "--format", "json", container.id).stdout) == [container.pid]
+    finally:
+        term.close()
+
+
 # ---------------------------------------------------------------- ps, fds, socket activation
 
 def test_ps_lists_an_exec_process(ocirt, container, tmp_path):
@@ -711,10 +761,6 @@ def test_exec_listen_fds_for_another_pid_are_ignored(ocirt, container, tmp_path)
                 os.close(fd)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "create/run ignore LISTEN_FDS: only execute.exec_process() applies listen_fds()/add_listen_env(); "
-    "container.create() should add the count to preserve_fds and LISTEN_FDS=<n>, LISTEN_PID=1 to "
-    "process.env, as runc does for create and run"))
 def test_run_socket_activation_fds(ocirt, make_bundle, tmp_path):
     r, w = os.pipe()
     env = dict(os.environ, LISTEN_FDS="1", LISTEN_PID="self")

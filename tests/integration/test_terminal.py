@@ -2,6 +2,7 @@
 shim and conmon receive it), the relay of a foreground `run` driven through a
 real pty, and the untouched stdio of a non-terminal container."""
 import os
+import signal
 import subprocess
 import termios
 import time
@@ -196,6 +197,21 @@ def test_run_terminal_size_is_set_before_the_program_runs(ocirt, make_bundle):
         assert out == "31 97\n"
         assert not os.path.exists(os.path.join(ocirt.root, cid))
         ocirt.ids.discard(cid)  # removed by run itself: no delete --force needed
+
+
+def test_run_forwards_sigterm_while_relaying(ocirt, make_bundle):
+    script = "trap 'echo got-term; exit 3' TERM; echo ready; while :; do sleep 0.05; done"
+    cid = new_id()
+    term = PtyRun(ocirt, terminal_bundle(make_bundle, script), cid)
+    try:
+        term.read_until(b"ready")
+        term.proc.send_signal(signal.SIGTERM)
+        assert term.wait() == 3
+        assert "got-term" in term.read_until(b"got-term")
+        assert term.attrs() == term.attrs_before
+        assert not os.path.exists(os.path.join(ocirt.root, cid))
+    finally:
+        term.close()
 
 
 def test_run_relays_ctrl_c_to_the_container(ocirt, make_bundle):
