@@ -25,6 +25,7 @@ from ocirt.errors import OcirtError
 from ocirt.linux import syscalls
 from ocirt.linux.mountopts import parse_mount_options
 from ocirt.linux.rootpath import mkdir_in_root, resolve_in_root, touch_in_root
+from ocirt.linux.mountinfo import unescape
 
 _REC = syscalls.MS_REC
 # rootfsPropagation -> (propagation of "/" while the rootfs is built,
@@ -100,7 +101,7 @@ def _mountinfo():
     for line in lines:
         left = line.partition(" - ")[0].split()
         if len(left) >= 6:
-            out.append((_unescape(left[4]), set(t.partition(":")[0] for t in left[6:])))
+            out.append((unescape(left[4]), set(t.partition(":")[0] for t in left[6:])))
     return out
 
 
@@ -113,21 +114,6 @@ def _mount_of(path):
             if len(point) >= len(best[0]):
                 best = (point, tags)
     return best
-
-
-def _unescape(field):
-    # mountinfo escapes space, tab, newline and backslash as \ooo.
-    if "\\" not in field:
-        return field
-    out, i = [], 0
-    while i < len(field):
-        if field[i] == "\\" and field[i + 1:i + 4].isdigit():
-            out.append(chr(int(field[i + 1:i + 4], 8)))
-            i += 4
-        else:
-            out.append(field[i])
-            i += 1
-    return "".join(out)
 
 
 def _bind(source, target, flags=0):

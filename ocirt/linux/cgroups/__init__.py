@@ -53,6 +53,7 @@ import time
 from ocirt.errors import OcirtError
 
 from . import _files
+from ocirt.linux.mountinfo import unescape
 
 UNIFIED = "unified"  # the record's key for the cgroup2 directory
 
@@ -70,21 +71,6 @@ SIGKILL = 9  # signal.SIGKILL, without importing signal for every command
 
 # ---------------------------------------------------------------- parsing (pure)
 
-def _unescape(field):
-    # mountinfo escapes space, tab, newline and backslash as \ooo.
-    if "\\" not in field:
-        return field
-    out, i = [], 0
-    while i < len(field):
-        if field[i] == "\\" and field[i + 1:i + 4].isdigit():
-            out.append(chr(int(field[i + 1:i + 4], 8)))
-            i += 4
-        else:
-            out.append(field[i])
-            i += 1
-    return "".join(out)
-
-
 def cgroup_mounts(mountinfo_text):
     """{controller: (mount point, mount root)} for v1, plus UNIFIED for the cgroup2 mount.
 
@@ -100,7 +86,7 @@ def cgroup_mounts(mountinfo_text):
         if len(fields) < 5 or len(tail) < 3:
             continue
         fstype, options = tail[0], tail[2]
-        entry = (_unescape(fields[4]), _unescape(fields[3]))
+        entry = (unescape(fields[4]), unescape(fields[3]))
         if fstype == "cgroup2":
             mounts.setdefault(UNIFIED, entry)
         elif fstype == "cgroup":
