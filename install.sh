@@ -9,6 +9,10 @@ export DEBIAN_FRONTEND=noninteractive
 # Debian packages: the static busybox for the example bundle, a C compiler and
 # Python headers for the cffi shim, libseccomp for seccomp filters.
 packages="busybox-static gcc libc6-dev python3-dev libseccomp-dev"
+# For the test suite and bench/: the real callers ocirt is tested under
+# (containerd, podman with conmon), the runtimes it is compared with, and tools.
+packages="$packages containerd podman conmon golang-github-containers-common uidmap
+          containernetworking-plugins runc crun hyperfine time tmux"
 missing=""
 for p in $packages; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
@@ -18,8 +22,9 @@ if [ -n "$missing" ]; then
     apt-get -o DPkg::Lock::Timeout=600 install -y -q $missing
 fi
 
-# The Python package (jsonschema, cffi; builds csrc/ into ocirt/_shim) and pytest for the tests.
-python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore . pytest
+# The Python package (jsonschema, cffi; builds csrc/ into ocirt/_shim), and for the tests: pytest,
+# hypothesis (generated bad input), grpcio (the Kubernetes CRI client).
+python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore . pytest hypothesis hypothesis-jsonschema grpcio grpcio-tools protobuf
 # Replace pip's console script with one that starts Python without site start-up (ocirt/launcher.py).
 (cd / && python3 -m ocirt.launcher)
 
