@@ -376,6 +376,11 @@ def main(argv=None):
             code = 0 if (g.get("help") or rest) else EXIT_USAGE
         else:
             command, args = rest[0], rest[1:]
+            if command in ("create", "run", "exec"):
+                # These put ocirt's own processes inside a container: see selfexe.
+                from ocirt.linux.selfexe import reexec_sealed
+
+                reexec_sealed()
             if command == "exec":
                 from ocirt import cli_exec
 
