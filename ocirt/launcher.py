@@ -20,7 +20,7 @@ from ocirt.cli import main
 main()
 """
 
-# Packages ocirt imports at run time (jsonschema only when validating).
+# Packages ocirt imports at run time (jsonschema only to word the error for a rejected config).
 _DEPENDENCIES = ("ocirt", "_cffi_backend", "jsonschema", "jsonschema_specifications",
                  "referencing", "rpds", "attr", "attrs")
 
