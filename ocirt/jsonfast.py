@@ -31,7 +31,10 @@ def loads(data):
     start = len(text) - len(text.lstrip(_WHITESPACE))
     try:
         value, end = _scan(text, start)
-    except StopIteration:
+    except (StopIteration, SystemError):
+        # The scanner reports some errors through json.decoder.JSONDecodeError,
+        # which it only finds if `json` is already imported; otherwise the error
+        # surfaces as SystemError. Either way: not valid JSON.
         raise ValueError("invalid JSON") from None
     if text[end:].strip(_WHITESPACE):
         raise ValueError("invalid JSON: extra data")

@@ -99,14 +99,23 @@ def json_path(parts):
 # -- reading ---------------------------------------------------------------
 
 def _read_json(path):
-    import json
-
     source = os.path.basename(path)
     try:
         with open(path, "rb") as f:
             data = f.read()
     except OSError as e:
         raise OcirtError(f"cannot read {path}: {e.strerror}") from None
+    # The C scanner alone is enough for a well-formed file; `json` (and its
+    # re/enum imports) is needed only to word an error or for what the scanner
+    # leaves to it (a byte-order mark, UTF-16, NaN): it decides those as before.
+    from ocirt import jsonfast
+
+    try:
+        return jsonfast.loads(data)
+    except ValueError:
+        pass
+    import json
+
     try:
         return json.loads(data)
     except json.JSONDecodeError as e:

@@ -46,3 +46,18 @@ def test_import_is_light():
     out = subprocess.run([sys.executable, "-I", "-S", "-c", f"import sys; sys.path.insert(0, {top!r}); {code}"],
                          capture_output=True, text=True, cwd="/")
     assert out.stdout.strip() == "[]", out.stderr
+
+
+def test_invalid_input_without_json_imported():
+    """In ocirt's processes `json` is usually not imported, which changes how the C
+    scanner reports errors; every malformed document must still be a ValueError."""
+    import os
+
+    top = os.path.dirname(os.path.dirname(jsonfast.__file__))
+    code = ("import sys; from ocirt import jsonfast\n"
+            "for bad in ['{', '[1,]', '{\\\"a\\\": }', '\\\"abc', 'nul', '{\\\"a\\\" 1}']:\n"
+            "    try:\n        jsonfast.loads(bad)\n    except ValueError:\n        pass\n"
+            "assert 'json' not in sys.modules\nprint('ok')")
+    out = subprocess.run([sys.executable, "-I", "-S", "-c", f"import sys; sys.path.insert(0, {top!r})\n{code}"],
+                         capture_output=True, text=True, cwd="/")
+    assert out.stdout.strip() == "ok", out.stderr
