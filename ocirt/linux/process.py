@@ -139,7 +139,7 @@ class SignalForwarder:
     SIGNALS = ("SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2")
 
     def __init__(self):
-        import signal
+        import _signal as signal  # the C module: `signal` itself imports enum (~4 ms)
 
         self.pid = None
         self.pending = []

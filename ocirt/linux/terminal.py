@@ -146,7 +146,7 @@ def relay(master):
     window size changes follow it into the container.
     """
     import select
-    import signal
+    import _signal as signal  # the C module: `signal` itself imports enum (~4 ms)
 
     stdin_is_tty = os.isatty(0)
     saved = None
