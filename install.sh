@@ -22,9 +22,10 @@ if [ -n "$missing" ]; then
     apt-get -o DPkg::Lock::Timeout=600 install -y -q $missing
 fi
 
-# The Python package (jsonschema, cffi; builds csrc/ into ocirt/_shim), and for the tests: pytest,
-# hypothesis (generated bad input), grpcio (the Kubernetes CRI client).
-python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore . pytest hypothesis hypothesis-jsonschema grpcio grpcio-tools protobuf
+# The Python package from this checkout (jsonschema, cffi; builds csrc/ into ocirt/_shim here,
+# so the tests and the command run the same tree), and for the tests: pytest, hypothesis
+# (generated bad input), grpcio (the Kubernetes CRI client).
+python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore -e . pytest hypothesis hypothesis-jsonschema grpcio grpcio-tools protobuf
 # Replace pip's console script with one that starts Python without site start-up (ocirt/launcher.py).
 (cd / && python3 -m ocirt.launcher)
 
