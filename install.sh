@@ -25,7 +25,7 @@ fi
 # The Python package from this checkout (jsonschema, cffi; builds csrc/ into ocirt/_shim here,
 # so the tests and the command run the same tree), and for the tests: pytest, hypothesis
 # (generated bad input), grpcio (the Kubernetes CRI client).
-python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore -e . pytest hypothesis hypothesis-jsonschema grpcio grpcio-tools protobuf
+python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore -e . pytest "hypothesis==6.155.2" "hypothesis-jsonschema==0.23.1" grpcio grpcio-tools protobuf
 # Replace pip's console script with one that starts Python without site start-up (ocirt/launcher.py).
 (cd / && python3 -m ocirt.launcher)
 

@@ -170,14 +170,10 @@ def live_children():
 
 
 @pytest.fixture
-def subreaper():
-    """Become a child subreaper so orphans of forking tests are ours to reap (and to check)."""
-    import ctypes
-    libc = ctypes.CDLL(None, use_errno=True)
-    PR_SET_CHILD_SUBREAPER = 36
-    libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+def orphans(subreaper):
+    """Orphans of forking tests come to the test process, a child subreaper for the
+    whole session (tests/conftest.py `subreaper`, never turned off): kill and reap them."""
     yield
-    libc.prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
     for pid in live_children():  # only after a failed test
         os.kill(pid, signal.SIGKILL)
     while True:
@@ -190,10 +186,10 @@ def subreaper():
 
 
 @pytest.fixture
-def make_cg(procs, subreaper):
+def make_cg(procs, orphans):
     """Cgroups.for_container with a test name; thawed, killed and destroyed afterwards.
 
-    It depends on procs and subreaper so that it is torn down first: their
+    It depends on procs and orphans so that it is torn down first: their
     processes must be thawed before a SIGKILL can end them.
     """
     made = []
@@ -487,7 +483,7 @@ def test_process_pids_freeze_thaw(make_cg, procs, tmp_path):
 FORKER = "while :; do sleep 100 & sleep 0.002; done"
 
 
-def test_kill_all_stops_a_forking_process(make_cg, procs, subreaper):
+def test_kill_all_stops_a_forking_process(make_cg, procs, orphans):
     cg = make_cg("/" + new_id("fork"))
     cg.create()
     if "pids" in V1:
@@ -504,7 +500,7 @@ def test_kill_all_stops_a_forking_process(make_cg, procs, subreaper):
 
 
 @pytest.mark.skipif("pids" not in V1, reason="uses the v1 pids hierarchy without a freezer")
-def test_kill_all_without_a_freezer(make_cg, procs, subreaper):
+def test_kill_all_without_a_freezer(make_cg, procs, orphans):
     cg = make_cg("/" + new_id("nofrz"))
     cg.create()
     cg.apply({"pids": {"limit": 400}})
