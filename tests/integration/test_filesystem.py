@@ -514,7 +514,7 @@ def test_bidirectional_volume_with_rootfs_propagation_shared(ocirt, make_bundle,
 def shared_rootfs(busybox_rootfs, tmp_path, host_mount):
     """A rootfs that is itself a shared mount on the host (as an overlay under a shared /var/lib would be)."""
     rootfs = copy_rootfs(busybox_rootfs, tmp_path / "shared-rootfs")
-    os.mkdir(os.path.join(rootfs, "mnt"))
+    os.makedirs(os.path.join(rootfs, "mnt"), exist_ok=True)  # earlier tests may have made it in the shared rootfs
     host_mount("--bind", rootfs, rootfs)
     host_mount("--make-shared", rootfs)
     return rootfs
