@@ -93,6 +93,12 @@ int ocirt_mount_setattr(int dirfd, const char *path, unsigned int flags,
     return (int)syscall(SYS_mount_setattr, dirfd, path, flags, &attr, sizeof(attr));
 }
 
+/* KEYCTL_JOIN_SESSION_KEYRING: a new, named session keyring for this process. */
+long ocirt_join_session_keyring(const char *name)
+{
+    return syscall(SYS_keyctl, 1, name, 0, 0, 0);
+}
+
 #ifndef SYS_close_range
 #define SYS_close_range 436
 #endif

@@ -24,6 +24,7 @@ int ocirt_personality(unsigned long persona);
 int ocirt_mount_setattr(int dirfd, const char *path, unsigned int flags,
                         uint64_t attr_set, uint64_t attr_clr, uint64_t propagation,
                         uint64_t userns_fd);
+long ocirt_join_session_keyring(const char *name);
 int ocirt_close_range(unsigned int first, unsigned int last, unsigned int flags);
 int ocirt_open_tree(int dirfd, const char *path, unsigned int flags);
 int ocirt_move_mount(int from_dirfd, const char *from_path, int to_dirfd,

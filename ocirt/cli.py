@@ -176,6 +176,7 @@ def _cmd_create(g, o, p):
 
     container.create(_store(g), p["id"], o.get("bundle"), pid_file=o.get("pid_file"),
                      console_socket=o.get("console_socket"), no_pivot=o.get("no_pivot", False),
+                     new_keyring=not o.get("no_new_keyring", False),
                      preserve_fds=_int_option(o, "preserve_fds", "--preserve-fds"),
                      systemd_cgroup=g.get("systemd_cgroup", False))
     return 0
@@ -188,7 +189,8 @@ def _cmd_run(g, o, p):
         _store(g), p["id"], o.get("bundle"), detach=o.get("detach", False), pid_file=o.get("pid_file"),
         console_socket=o.get("console_socket"),
         no_pivot=o.get("no_pivot", False), preserve_fds=_int_option(o, "preserve_fds", "--preserve-fds"),
-        systemd_cgroup=g.get("systemd_cgroup", False), keep=o.get("keep", False))
+        systemd_cgroup=g.get("systemd_cgroup", False), keep=o.get("keep", False),
+        new_keyring=not o.get("no_new_keyring", False))
     _print_warnings(warnings)
     return code
 

@@ -92,7 +92,7 @@ class Container:
 # ---------------------------------------------------------------- create
 
 def create(store, container_id, bundle, *, pid_file=None, console_socket=None, no_pivot=False,
-           preserve_fds=0, systemd_cgroup=False, subreaper=False, relay_terminal=False):
+           preserve_fds=0, systemd_cgroup=False, subreaper=False, relay_terminal=False, new_keyring=True):
     """Build the container up to the exec fifo; returns the Container (status created).
 
     With a terminal and `relay_terminal` (foreground `run` without a console
@@ -120,7 +120,7 @@ def create(store, container_id, bundle, *, pid_file=None, console_socket=None, n
     rootfs = os.path.realpath(rootfs)
     linux = config.get("linux") or {}
     plan = NamespacePlan(linux.get("namespaces"))
-    _check_supported(config, plan, console_socket or relay_terminal)
+    notes = _check_supported(config, plan, console_socket or relay_terminal)
     if store.exists(container_id):
         raise OcirtError(f"container {container_id!r} already exists")
     cgroups = Cgroups.for_container(container_id, linux.get("cgroupsPath"), systemd=systemd_cgroup)
@@ -138,7 +138,7 @@ def create(store, container_id, bundle, *, pid_file=None, console_socket=None, n
     try:
         lock = _lift_fd(store.lock(container_id), 3 + preserve_fds)
         try:
-            creation.run(join_fds, no_pivot, preserve_fds, subreaper, console_socket)
+            creation.run(join_fds, no_pivot, preserve_fds, subreaper, console_socket, new_keyring)
             if pid_file:
                 write_pid_file(pid_file, creation.init_pid)
         finally:
@@ -156,7 +156,7 @@ def create(store, container_id, bundle, *, pid_file=None, console_socket=None, n
         raise
     from ocirt import log
 
-    for message in creation.warnings:
+    for message in notes + creation.warnings:
         log.warning(message)
     c = Container(store, container_id, creation.record)
     c.terminal_master = creation.terminal_master
@@ -164,7 +164,12 @@ def create(store, container_id, bundle, *, pid_file=None, console_socket=None, n
 
 
 def _check_supported(config, plan, has_console):
-    """Refuse, before anything is built, what ocirt cannot do (yet) or the config cannot mean."""
+    """Refuse, before anything is built, what ocirt cannot do (yet) or the config cannot mean.
+
+    Returns warnings, printed only once the create has succeeded (a refused
+    create says one thing: why).
+    """
+    warnings = []
     proc = config["process"]
     linux = config.get("linux") or {}
     if proc.get("terminal") and not has_console:
@@ -180,9 +185,7 @@ def _check_supported(config, plan, has_console):
         # A mount label only annotates files; without SELinux there is nothing to
         # label, and crun ignores it likewise. A process label would be a promise
         # of confinement, so that one stays an error.
-        from ocirt import log
-
-        log.warning("linux.mountLabel ignored: SELinux is not enabled on this host")
+        warnings.append("linux.mountLabel ignored: SELinux is not enabled on this host")
     if config.get("hostname") and not plan.has_own("uts"):
         raise OcirtError("unable to set hostname without a private UTS namespace",
                          path="hostname", source="config.json")
@@ -203,6 +206,7 @@ def _check_supported(config, plan, has_console):
     if plan.creates("user") and not (linux.get("uidMappings") and linux.get("gidMappings")):
         raise OcirtError("a new user namespace needs uidMappings and gidMappings",
                          path="linux.uidMappings", source="config.json")
+    return warnings
 
 
 class _Creation:
@@ -245,7 +249,7 @@ class _Creation:
             "pid_start_time": None,
         }
 
-    def run(self, join_fds, no_pivot, preserve_fds, subreaper, console_socket):
+    def run(self, join_fds, no_pivot, preserve_fds, subreaper, console_socket, new_keyring=True):
         from ocirt.linux import syscalls
         from ocirt.linux.devices import cgroup_rules
         from ocirt.linux.sync import channel_pair
@@ -276,7 +280,7 @@ class _Creation:
             console_fd=console_fd, cgroup_fds=cgroup_fds, listener_fd=listener_fd, status_fd=status_fd,
             container_id=self.id, bundle=self.bundle, rootfs=self.rootfs, config=self.config,
             plan=self.plan, join_fds=join_fds, channel=child_ch, fifo_fd=fifo_fd,
-            no_pivot=no_pivot, preserve_fds=preserve_fds,
+            no_pivot=no_pivot, preserve_fds=preserve_fds, new_keyring=new_keyring,
             cgroup_views=_cgroup_views(self.cgroups),
             hook_state=self._hook_state(0),
         )
@@ -707,7 +711,7 @@ def list_containers(store):
 # ---------------------------------------------------------------- run
 
 def run(store, container_id, bundle, *, detach=False, pid_file=None, console_socket=None,
-        no_pivot=False, preserve_fds=0, systemd_cgroup=False, keep=False):
+        no_pivot=False, preserve_fds=0, systemd_cgroup=False, keep=False, new_keyring=True):
     """create + start; in the foreground, wait and return the container's exit code."""
     from ocirt.linux import process
 
@@ -716,7 +720,7 @@ def run(store, container_id, bundle, *, detach=False, pid_file=None, console_soc
     forward = None if detach else process.SignalForwarder()
     c = create(store, container_id, bundle, pid_file=pid_file, console_socket=console_socket,
                no_pivot=no_pivot, preserve_fds=preserve_fds, systemd_cgroup=systemd_cgroup,
-               subreaper=not detach, relay_terminal=not detach and not console_socket)
+               new_keyring=new_keyring, subreaper=not detach, relay_terminal=not detach and not console_socket)
     if forward is not None:
         forward.target(c.pid)
     try:

@@ -103,6 +103,8 @@ def run_init(ctx):
 
     try:
         os.setsid()
+        if ctx.new_keyring:
+            _join_new_keyring(ctx.container_id)
         host_pid = int(ctx.channel.expect("go"))
         ctx.hook_state["pid"] = host_pid
         # Compiled before the cgroup join (see _build_filesystem): libseccomp's
@@ -235,6 +237,17 @@ def drop_privileges(proc, source="config.json"):
     apply_capabilities(caps, source=source)
     if proc.get("noNewPrivileges"):
         syscalls.prctl(syscalls.PR_SET_NO_NEW_PRIVS, 1)
+
+
+def _join_new_keyring(container_id):
+    """Like runc: the container gets its own session keyring instead of sharing
+    the caller's. Where the kernel has no keyrings (or a seccomp policy on the
+    caller denies keyctl), the container runs without one, as with runc."""
+    try:
+        syscalls.join_session_keyring(f"_ses.{container_id}")
+    except OSError as e:
+        if e.errno not in (38, 1):  # ENOSYS, EPERM
+            raise OcirtError(f"cannot create a session keyring: {e.strerror}") from None
 
 
 def _container_hook_state(state, status):

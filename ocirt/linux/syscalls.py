@@ -136,3 +136,9 @@ CLOSE_RANGE_CLOEXEC = 4
 def close_range(first, last=0xFFFFFFFF, flags=0):
     if lib.ocirt_close_range(first, last, flags) < 0:
         _fail(f"close_range {first}")
+
+
+def join_session_keyring(name):
+    """A new session keyring named `name` for this process (and its children)."""
+    if lib.ocirt_join_session_keyring(_cstr(name)) < 0:
+        _fail(f"keyctl join_session_keyring {name}")

@@ -698,3 +698,14 @@ def test_sysctl_with_default_readonly_paths(ocirt, make_bundle):
                                               "echo 0 >/proc/sys/kernel/shm_rmid_forced || echo ro"], edit=edit))
     # applied, and /proc/sys still read-only for the container afterwards
     assert out.stdout.startswith("1\n1\n") and out.stdout.endswith("ro\n")
+
+
+@pytest.mark.parametrize("flag", [None, "--no-new-keyring"])
+def test_session_keyring(ocirt, make_bundle, flag):
+    """Like runc, each container gets its own session keyring unless --no-new-keyring."""
+    def edit(config):
+        config["linux"]["maskedPaths"] = []  # /proc/keys is masked by default
+    cid = new_id()
+    bundle = make_bundle(["cat", "/proc/keys"], edit=edit)
+    out = ocirt("run", *([flag] if flag else []), "--bundle", bundle, cid).stdout
+    assert (f"_ses.{cid}" in out) == (flag is None), out
