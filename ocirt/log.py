@@ -50,8 +50,19 @@ def _write(level, message):
     return True
 
 
+# Control characters (a newline from a quoted config value or id) would split
+# the one line callers read; they are shown escaped.
+_ONE_LINE = {c: f"\\x{c:02x}" for c in range(32) if c != 9}
+_ONE_LINE.update({10: "\\n", 13: "\\r"})
+
+
 def error(message):
-    """A command failed: one line in the log file, the plain message on stderr."""
+    """A command failed: one line in the log file, the plain message on stderr.
+
+    A newline from a quoted config value or id must not split the line
+    callers read, so it is shown escaped.
+    """
+    message = message.translate(_ONE_LINE)
     _write("error", message)
     try:
         sys.stderr.write(f"ocirt: {message}\n")

@@ -98,13 +98,37 @@ def json_path(parts):
 
 # -- reading ---------------------------------------------------------------
 
+MAX_JSON_BYTES = 16 << 20  # far above any real config (podman --privileged: ~60 KiB)
+
+
 def _read_json(path):
+    import stat
+
     source = os.path.basename(path)
     try:
-        with open(path, "rb") as f:
-            data = f.read()
+        # O_NONBLOCK: a FIFO planted as config.json must not hang us in open().
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as e:
         raise OcirtError(f"cannot read {path}: {e.strerror}") from None
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise OcirtError(f"cannot read {path}: Is a directory")
+        if not stat.S_ISREG(info.st_mode):
+            raise OcirtError(f"{path} is not a regular file")
+        if info.st_size > MAX_JSON_BYTES:
+            raise OcirtError(f"{path} is too large ({info.st_size} bytes; at most {MAX_JSON_BYTES})")
+        chunks = []
+        while True:
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                break
+            chunks.append(chunk)
+        data = b"".join(chunks)
+    except OSError as e:
+        raise OcirtError(f"cannot read {path}: {e.strerror}") from None
+    finally:
+        os.close(fd)
     # The C scanner alone is enough for a well-formed file; `json` (and its
     # re/enum imports) is needed only to word an error or for what the scanner
     # leaves to it (a byte-order mark, UTF-16, NaN): it decides those as before.
@@ -112,7 +136,7 @@ def _read_json(path):
 
     try:
         return jsonfast.loads(data)
-    except ValueError:
+    except (ValueError, RecursionError):
         pass
     import json
 
@@ -123,6 +147,10 @@ def _read_json(path):
                          source=source) from None
     except UnicodeDecodeError:
         raise OcirtError("invalid JSON: the file is not UTF-8 text", source=source) from None
+    except RecursionError:
+        raise OcirtError("invalid JSON: nested too deeply", source=source) from None
+    except ValueError as e:  # e.g. an integer longer than Python converts (4300 digits)
+        raise OcirtError(f"invalid JSON: {e}", source=source) from None
 
 
 # -- schema pass -----------------------------------------------------------

@@ -103,7 +103,7 @@ def compile_filter(config):
         rc = lib.ocirt_seccomp_attr_set(ctx, FLAGS[flag], 1)
         if rc < 0:
             _fail(rc, f"setting {flag}", f"{path}.flags[{i}]")
-    uses_notify = False
+    uses_notify = config["defaultAction"] == "SCMP_ACT_NOTIFY"
     for i, rule in enumerate(config.get("syscalls") or ()):
         rule_path = f"{path}.syscalls[{i}]"
         action = _action(rule["action"], rule.get("errnoRet"), f"{rule_path}.action")
