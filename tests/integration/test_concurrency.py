@@ -207,10 +207,31 @@ def assert_nothing_left(ocirt, prefix, reap=True):
     assert processes_naming_prefix(prefix) == []
 
 
-def processes_naming_prefix(prefix):
+def processes_naming_prefix(prefix, settle=3.0):
+    """Live ocirt processes (not zombies: a dead process holds nothing, and this
+    sandbox's pid 1 never reaps) whose command line names an id with `prefix`,
+    after giving processes that are just exiting `settle` seconds to go."""
     me = os.getpid()
-    return [p for p in all_pids() if p != me and any(b in cmdline(p) for b in BUILDERS)
-            and any(a.startswith(prefix.encode()) for a in cmdline(p))]
+
+    def live():
+        return [p for p in all_pids() if p != me and any(b in cmdline(p) for b in BUILDERS)
+                and any(a.startswith(prefix.encode()) for a in cmdline(p)) and not _is_zombie(p)]
+
+    deadline = time.monotonic() + settle
+    found = live()
+    while found and time.monotonic() < deadline:
+        time.sleep(0.05)
+        found = live()
+    return found
+
+
+def _is_zombie(pid):
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return True  # gone
+    return stat[stat.rindex(b")") + 2:stat.rindex(b")") + 3] in (b"Z", b"X")
 
 
 # ---------------------------------------------------------------- many containers in parallel
