@@ -58,8 +58,8 @@ def _report(channel, error):
         message = f"internal error in container init: {type(error).__name__}: {error}"
     try:
         channel.send("error", message)
-    except OSError:
-        pass
+    except (OSError, OcirtError):
+        pass  # the parent is gone: nobody to tell
 
 
 def run_intermediate(ctx):
@@ -334,7 +334,7 @@ def _wait_and_exec(ctx):
     process.exit_on_terminating_signals()
     try:
         ctx.channel.send("ready")
-    except OSError:
+    except (OSError, OcirtError):
         os._exit(1)
     ctx.channel.close()
     try:

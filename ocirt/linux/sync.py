@@ -18,7 +18,12 @@ class Channel:
 
     def send(self, kind, payload=""):
         data = f"{kind} {payload}".replace("\n", " ").encode()[:4000] + b"\n"
-        os.write(self.write_fd, data)
+        try:
+            os.write(self.write_fd, data)
+        except BrokenPipeError:
+            # The other side is gone; say so instead of letting the CLI take it
+            # for a closed stdout and exit silently.
+            raise OcirtError("container init exited during setup") from None
 
     def receive(self):
         """Next (kind, payload); ("eof", "") when the other side is gone."""

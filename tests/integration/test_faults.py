@@ -195,9 +195,13 @@ def test_create_killed_half_way_through_its_cgroups(ocirt, make_bundle):
 def test_create_killed_at_random_moments(ocirt, make_bundle):
     """SIGKILL at arbitrary times during create: `state` never finds a torn or
     half-written record, and delete --force always cleans up."""
+    outcomes = random_kills(ocirt, make_bundle, int(os.environ.get("OCIRT_RANDOM_KILLS", "12")))
+    print(f"\nrandom kills during create, status found afterwards: {outcomes}")
+
+
+def random_kills(ocirt, make_bundle, rounds):
     bundle = make_bundle(["sleep", "1000"])
     rng = random.Random(os.environ.get("OCIRT_FAULT_SEED", "8"))
-    rounds = int(os.environ.get("OCIRT_RANDOM_KILLS", "12"))
     outcomes = {}
     for _ in range(rounds):
         cid = new_id("fr")
@@ -205,7 +209,7 @@ def test_create_killed_at_random_moments(ocirt, make_bundle):
         argv = [ocirt_binary(), "--root", ocirt.root, "create", "--bundle", bundle, cid]
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(0, 0.25))
+        time.sleep(rng.uniform(0, 0.12))  # create takes about 65 ms here
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         out = ocirt("state", cid, check=False)
@@ -218,9 +222,10 @@ def test_create_killed_at_random_moments(ocirt, make_bundle):
         outcomes[status] = outcomes.get(status, 0) + 1
         ocirt("delete", "--force", cid)
         assert_all_gone(ocirt, cid)
-    # The kill landed both before and after create finished at least once in a while;
-    # whatever it hit, only these statuses can be true.
+    # Whatever moment the kill hit, only these can be true: nothing yet (killed before the
+    # state dir), stopped (a creator that died half way) or created (killed after it finished).
     assert set(outcomes) <= {"absent", "stopped", "created"}, outcomes
+    return outcomes
 
 
 def ocirt_binary():
@@ -494,3 +499,32 @@ def test_lifecycle_when_the_filesystem_fills_up(tiny_root, ocirt, make_bundle):
     record_of(ocirt, cid)
     ocirt("delete", cid)  # removing needs no space either
     assert_all_gone(ocirt, cid)
+
+
+# ---------------------------------------------------------------- the init dies during setup
+
+KILL_INIT_BEFORE_GO = """
+import os, sys, time
+from ocirt import container
+
+def kill_the_init(self):  # runs just before the parent tells the init to go on
+    os.kill(self.init_pid, 9)
+    time.sleep(0.2)
+
+container._Creation._set_oom_score_adj = kill_the_init
+from ocirt.cli import main
+main()
+"""
+
+
+def test_init_dying_during_setup_is_reported(ocirt, make_bundle):
+    """Something kills the init half way through create (the OOM killer, an admin): create
+    must fail with one line saying so, and leave nothing."""
+    cid = new_id("fk")
+    ocirt.ids.add(cid)
+    argv = [sys.executable, "-c", KILL_INIT_BEFORE_GO, "--root", ocirt.root, "create", "--bundle",
+            make_bundle(["sleep", "1000"]), cid]
+    out = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+    assert not os.path.exists(os.path.join(ocirt.root, cid))
+    line = one_line_error(out)
+    assert "init" in line, line

@@ -33,11 +33,12 @@ import shutil
 import subprocess
 import tempfile
 import threading
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from conftest import BUSYBOX_CONFIG, OCIRT, REPO, new_id
+from conftest import BUSYBOX_CONFIG, OCIRT, REPO
 
 hypothesis = pytest.importorskip("hypothesis")
 hypothesis_jsonschema = pytest.importorskip("hypothesis_jsonschema")
@@ -47,7 +48,9 @@ CASES = int(os.environ.get("OCIRT_FUZZ_CASES", "2000"))
 WORKERS = int(os.environ.get("OCIRT_FUZZ_WORKERS", "4"))
 PER_EXAMPLE = 10  # one generated from the schema, the rest mutations
 TIMEOUT = 30  # seconds for one ocirt command: longer is a hang
-ID_PREFIX = "ocirt-test-fz-"
+# Unique to this run: the leak checks look for every id with the prefix on the
+# whole host, and other test runs may be going on at the same time.
+ID_PREFIX = f"ocirt-test-fz{uuid.uuid4().hex[:6]}-"
 
 # Inputs that crash or hang ocirt today, each with a strict xfail test below
 # that reproduces it. The generator leaves them out until they are fixed;
@@ -179,7 +182,7 @@ class Case:
     def __init__(self, kind, config, cid=None, layout="normal", note=""):
         self.kind = kind
         self.config = config
-        self.id = cid if cid is not None else new_id("fz")
+        self.id = cid if cid is not None else ID_PREFIX + uuid.uuid4().hex[:8]
         self.layout = layout
         self.note = note
 
@@ -654,6 +657,24 @@ def run_case(case, world, root, outcome):
 # ---------------------------------------------------------------- leak checks per batch
 
 def leftovers(world, root):
+    """What a batch left behind; a process that is still on its way out gets a few seconds."""
+    import time
+
+    deadline = time.monotonic() + 5
+    while True:
+        found = _leftovers(world, root)
+        if not found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.1)
+
+
+def _describe(pids):
+    from test_concurrency import cmdline, proc_stat
+
+    return [(pid, proc_stat(pid), b" ".join(cmdline(pid))[:200]) for pid in pids]
+
+
+def _leftovers(world, root):
     from test_concurrency import (cgroup_dirs_with, live_children, mounts_mentioning, processes_in_cgroups_with,
                                   processes_naming_prefix, reap_zombie_children)
 
@@ -662,11 +683,11 @@ def leftovers(world, root):
     if os.path.isdir(root) and os.listdir(root):
         found.append(f"state dirs: {os.listdir(root)[:10]}")
     for label, items in (("cgroups", cgroup_dirs_with(ID_PREFIX)),
-                         ("processes in cgroups", processes_in_cgroups_with(ID_PREFIX)),
-                         ("ocirt processes", processes_naming_prefix(ID_PREFIX)),
+                         ("processes in cgroups", _describe(processes_in_cgroups_with(ID_PREFIX))),
+                         ("ocirt processes", _describe(processes_naming_prefix(ID_PREFIX))),
                          ("mounts", mounts_mentioning(world.tmp)),
                          ("files outside the rootfs", os.listdir(world.sentinel)),
-                         ("processes re-parented to the test", live_children())):
+                         ("processes re-parented to the test", _describe(live_children()))):
         if items:
             found.append(f"{label}: {items[:10]}")
     return found

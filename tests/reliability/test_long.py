@@ -135,11 +135,10 @@ def test_fault_points_repeated(ocirt, make_bundle, tmp_path):
                             "faults injected": injected})
 
 
-def test_random_kills_long(ocirt, make_bundle, monkeypatch):
+def test_random_kills_long(ocirt, make_bundle):
     kills = count("OCIRT_RANDOM_KILLS", 300)
-    monkeypatch.setenv("OCIRT_RANDOM_KILLS", str(kills))
-    faults.test_create_killed_at_random_moments(ocirt, make_bundle)
-    report("random kills during create", {"kills": kills})
+    outcomes = faults.random_kills(ocirt, make_bundle, kills)
+    report("random kills during create", {"kills": kills, "status afterwards": outcomes})
 
 
 # ---------------------------------------------------------------- bad input
