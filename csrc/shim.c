@@ -119,6 +119,11 @@ int ocirt_move_mount(int from_dirfd, const char *from_path, int to_dirfd,
     return (int)syscall(SYS_move_mount, from_dirfd, from_path, to_dirfd, to_path, flags);
 }
 
+long ocirt_bpf(int cmd, void *attr, unsigned int size)
+{
+    return syscall(SYS_bpf, cmd, attr, size);
+}
+
 void *ocirt_seccomp_init(uint32_t default_action) { return seccomp_init(default_action); }
 
 int ocirt_seccomp_arch_add(void *ctx, const char *arch_name)

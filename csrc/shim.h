@@ -29,6 +29,9 @@ int ocirt_close_range(unsigned int first, unsigned int last, unsigned int flags)
 int ocirt_open_tree(int dirfd, const char *path, unsigned int flags);
 int ocirt_move_mount(int from_dirfd, const char *from_path, int to_dirfd,
                      const char *to_path, unsigned int flags);
+/* bpf(2), for the cgroup v2 device program: `attr` is a union bpf_attr
+ * laid out by the caller. */
+long ocirt_bpf(int cmd, void *attr, unsigned int size);
 
 /* libseccomp, for linux.seccomp. These return what libseccomp returns:
  * a negative errno on failure (not -1 with errno). */
