@@ -1,4 +1,6 @@
 """`update` and `events`: change a live container's limits, and report its statistics."""
+import os
+
 from ocirt import state as st
 from ocirt.container import Container
 from ocirt.errors import OcirtError
@@ -92,20 +94,54 @@ def stats_event(c):
 
 def events(store, container_id, *, stats_only=False, interval=5.0, write=None):
     """--stats: one stats object. Otherwise a stats object every `interval`
-    seconds until the container stops."""
-    import time
-
+    seconds and an oom object as soon as the kernel reports an OOM in the
+    container's memory cgroup, until the container stops."""
     from ocirt import jsonfast
 
     c = Container.load(store, container_id)
     st.check_allowed("events", c.status(), container_id)
-    while True:
+    if stats_only:
         write(jsonfast.dumps(stats_event(c)) + "\n")
-        if stats_only:
+        return
+    watcher = c.cgroups().oom_watcher()
+    try:
+        _stream_events(c, watcher, interval, lambda event: write(jsonfast.dumps(event) + "\n"))
+    finally:
+        if watcher is not None:
+            watcher.close()
+
+
+def _stream_events(c, watcher, interval, emit):
+    import select
+    import time
+
+    poller = select.poll()
+    if watcher is not None:
+        poller.register(watcher.fileno(), watcher.poll_events)
+
+    def wait_reporting_ooms(timeout):
+        if watcher is None:
+            time.sleep(timeout)
             return
-        time.sleep(interval)
+        if not poller.poll(timeout * 1000):
+            return
+        for _ in range(watcher.new_ooms()):
+            emit({"type": "oom", "id": c.id})
+        if not os.path.isdir(watcher.directory):  # deleted under us: nothing more will come
+            poller.unregister(watcher.fileno())
+
+    emit(stats_event(c))
+    next_stats = time.monotonic() + interval
+    while True:
+        now = time.monotonic()
+        if now < next_stats:
+            wait_reporting_ooms(next_stats - now)
+            continue
         if c.status() == st.STOPPED:
+            wait_reporting_ooms(0)  # an OOM kill that stopped the container is reported before the end
             return
+        emit(stats_event(c))
+        next_stats += interval
 
 
 def parse_interval(text):

@@ -11,11 +11,12 @@ start needs.
 import json
 import os
 import re
+import subprocess
 import time
 
 import pytest
 
-from conftest import new_id
+from conftest import OCIRT, new_id
 
 pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="needs root to manage cgroups"),
@@ -723,6 +724,39 @@ def test_events_interval_streams_until_the_container_stops(ocirt, make_bundle):
     assert elapsed < 5
     assert ocirt.state(cid)["status"] == "stopped"
     ocirt("delete", cid)
+
+
+def events_of(out):
+    return [json.loads(line) for line in out.stdout.splitlines()]
+
+
+def test_events_reports_an_oom_kill(ocirt, make_bundle):
+    """The init waits until `events` is watching, then outgrows its limit and is
+    OOM-killed: the stream has stats, then the oom event, then ends."""
+    cid = new_id()
+    hog = 'sleep 2; x=$(head -c 50000000 /dev/zero | tr "\\0" x); echo done'
+    bundle = make_bundle(["sh", "-c", hog], edit=with_resources({"memory": {"limit": 16 * MB}}))
+    ocirt("run", "-d", "--bundle", bundle, cid)
+    events = events_of(ocirt("events", "--interval", "500ms", cid, timeout=30))
+    types = [e["type"] for e in events]
+    assert types[0] == "stats" and "oom" in types, types
+    assert {"type": "oom", "id": cid} in events
+    assert ocirt.state(cid)["status"] == "stopped"
+    memory = cg_paths(ocirt, cid)["memory"]
+    assert keyed(os.path.join(memory, "memory.oom_control"))["oom_kill"] >= 1
+    ocirt("delete", cid)
+
+
+def test_events_of_a_container_deleted_meanwhile_reports_no_oom(ocirt, make_bundle):
+    """Removing the memory cgroup also wakes the v1 OOM eventfd: not an OOM."""
+    cid = run_detached(ocirt, make_bundle, {"memory": {"limit": 64 * MB}})
+    argv = [OCIRT, "--root", ocirt.root, "events", "--interval", "200ms", cid]
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as events:
+        time.sleep(0.7)
+        ocirt("delete", "--force", cid)
+        out, err = events.communicate(timeout=10)
+    types = [json.loads(line)["type"] for line in out.splitlines()]
+    assert types and set(types) == {"stats"}, (types, err)
 
 
 # ---------------------------------------------------------------- the memory floor

@@ -675,7 +675,15 @@ class Cgroups:
             except OSError:
                 pass
 
-    # -- stats
+    # -- stats and events
+
+    def oom_watcher(self):
+        """An oom.OomWatcher on the memory cgroup, or None when the container has none."""
+        from .oom import OomWatcher
+        where = self._where("memory")
+        if where is None or not os.path.isdir(where[1]):
+            return None
+        return OomWatcher.open(*where)
 
     def stats(self):
         """runc's `events --stats` "data" (cpu, memory, pids, blkio, hugetlb) as far as the host has the files.
