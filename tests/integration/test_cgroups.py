@@ -613,8 +613,6 @@ def test_v2_manager_on_the_unified_mount(procs):
         if not v2_offers("memory"):
             with pytest.raises(OcirtError, match="does not offer the memory controller"):
                 cg.apply({"memory": {"limit": 10 * MB}})
-        with pytest.raises(OcirtError, match="cannot be enforced on cgroup v2"):
-            cg.apply({"devices": [{"allow": False, "access": "rwm"}]})
         with pytest.raises(OcirtError, match="no net_cls or net_prio"):
             cg.apply({"network": {"classID": 1}})
 
@@ -642,6 +640,46 @@ def test_v2_manager_on_the_unified_mount(procs):
                 cg.kill_all(signal.SIGKILL)
             except OcirtError:
                 pass
+        cg.destroy()
+    assert not os.path.exists(cg.unified)
+
+
+OPEN_PROBE = """
+import os, sys
+for path, flag in (("/dev/null", os.O_RDWR), ("/dev/zero", os.O_RDONLY), ("/dev/zero", os.O_WRONLY),
+                   ("/dev/full", os.O_RDONLY)):
+    try:
+        os.close(os.open(path, flag))
+        print(path, flag, "ok")
+    except OSError as exc:
+        print(path, flag, exc.strerror)
+"""
+
+
+@pytest.mark.skipif(not HAS_UNIFIED, reason="no cgroup2 mount")
+@pytest.mark.parametrize("layout", ["v2", "hybrid"])
+def test_device_rules_on_cgroup2_are_an_ebpf_program(procs, layout):
+    """On cgroup2 (layout v2, or hybrid without a v1 devices hierarchy) the rules
+    become an eBPF program: a process in the cgroup may open only what they allow.
+    The v1 devices hierarchy of this host is not used (the process stays in its
+    root there), so what is refused here is refused by the program alone."""
+    mount = MOUNTS[UNIFIED][0]
+    cg = Cgroups(layout, {UNIFIED: f"{mount}/{new_id('bpf')}"}, {UNIFIED: mount})
+    rules = [{"allow": False, "access": "rwm"},
+             {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "rwm"},  # /dev/null
+             {"allow": True, "type": "c", "major": 1, "minor": 5, "access": "rw"},   # /dev/zero
+             {"allow": False, "type": "c", "major": 1, "minor": 5, "access": "w"}]   # ... but not for writing
+    try:
+        cg.create()
+        assert cg.apply({"devices": rules}) == []
+        probe = procs([sys.executable, "-c", OPEN_PROBE], cg=cg, stdout=subprocess.PIPE, text=True)
+        out = probe.communicate(timeout=30)[0].splitlines()
+        assert out == [f"/dev/null {os.O_RDWR} ok", f"/dev/zero {os.O_RDONLY} ok",
+                       f"/dev/zero {os.O_WRONLY} Operation not permitted",
+                       f"/dev/full {os.O_RDONLY} Operation not permitted"]
+        # The program is the cgroup's: a process outside it is unaffected.
+        os.close(os.open("/dev/full", os.O_RDONLY))
+    finally:
         cg.destroy()
     assert not os.path.exists(cg.unified)
 

@@ -281,12 +281,6 @@ def test_bad_device_rules(rule, where):
     assert err.value.path == where
 
 
-def test_v2_refuses_device_rules_it_cannot_enforce():
-    v2.check_devices([{"allow": True, "access": "rwm"}], "d")  # allow-all: nothing to enforce
-    with pytest.raises(OcirtError, match="cannot be enforced on cgroup v2"):
-        v2.check_devices([{"allow": False, "access": "rwm"}], "d")
-
-
 # ---------------------------------------------------------------- v2 translations
 
 @pytest.mark.parametrize("shares, weight", [(0, None), (None, None), (2, 1), (1024, 39), (262144, 10000),

@@ -380,12 +380,10 @@ class Cgroups:
             where = self._where("devices")
             if where is not None and where[0] == "v1":
                 steps.append((where, "devices", devices, jp("devices"), "set_devices"))
-            else:
-                _, _, enforce = v1.device_plan(devices, jp("devices"))
-                if enforce and self.layout == "v1":
-                    raise self._missing("devices", "devices", jp("devices"))
-                if enforce:
-                    v2.check_devices(devices, jp("devices"))
+            elif self.unified:  # cgroup2 has no devices controller: an eBPF program on the cgroup
+                steps.append((("v2", self.unified), None, devices, jp("devices"), "set_devices"))
+            elif v1.device_plan(devices, jp("devices"))[2]:
+                raise self._missing("devices", "devices", jp("devices"))
         memory = resources.get("memory")
         if present(memory, ("limit", "reservation", "swap", "kernel", "kernelTCP", "swappiness",
                             "disableOOMKiller", "useHierarchy")):

@@ -70,6 +70,26 @@ def _covers(a, b):
     return a is _WILDCARD or b is _WILDCARD or a == b
 
 
+def parse_device_rules(rules, json_path="linux.resources.devices"):
+    """OCI device rules as (json path, allow, type "a"|"c"|"b", major, minor, access "rwm"-subset)
+    tuples, major/minor None for any; a malformed rule is an OcirtError naming it."""
+    if rules is None:
+        rules = []
+    if not isinstance(rules, list):
+        raise OcirtError("must be a list of device rules", path=json_path)
+    parsed = []
+    for i, rule in enumerate(rules):
+        jp = f"{json_path}[{i}]"
+        if not isinstance(rule, dict) or not isinstance(rule.get("allow"), bool):
+            raise OcirtError('needs "allow": true or false', path=jp)
+        typ = rule.get("type") or "a"
+        if typ not in ("a", "c", "b"):
+            raise OcirtError(f'type must be "a", "c" or "b", not {typ!r}', path=f"{jp}.type")
+        parsed.append((jp, rule["allow"], typ, _dev_num(rule.get("major"), f"{jp}.major"),
+                       _dev_num(rule.get("minor"), f"{jp}.minor"), _access(rule.get("access"), f"{jp}.access")))
+    return parsed
+
+
 def device_plan(rules, json_path="linux.resources.devices"):
     """Translate OCI device rules into v1 writes, simulating the kernel's list.
 
@@ -81,25 +101,11 @@ def device_plan(rules, json_path="linux.resources.devices"):
     simulate the list to warn about that instead of letting it pass.
     needs_enforcing is False only when the result allows every device.
     """
-    if rules is None:
-        rules = []
-    if not isinstance(rules, list):
-        raise OcirtError("must be a list of device rules", path=json_path)
     writes = [("devices.deny", "a")]
     default_allow = False
     exceptions = {}  # (type, major, minor) -> set of access letters
     warnings = []
-    for i, rule in enumerate(rules):
-        jp = f"{json_path}[{i}]"
-        if not isinstance(rule, dict) or not isinstance(rule.get("allow"), bool):
-            raise OcirtError('needs "allow": true or false', path=jp)
-        allow = rule["allow"]
-        typ = rule.get("type") or "a"
-        if typ not in ("a", "c", "b"):
-            raise OcirtError(f'type must be "a", "c" or "b", not {typ!r}', path=f"{jp}.type")
-        major = _dev_num(rule.get("major"), f"{jp}.major")
-        minor = _dev_num(rule.get("minor"), f"{jp}.minor")
-        access = _access(rule.get("access"), f"{jp}.access")
+    for jp, allow, typ, major, minor, access in parse_device_rules(rules, json_path):
         target = "devices.allow" if allow else "devices.deny"
         if typ == "a" and major is _WILDCARD and minor is _WILDCARD and access == "rwm":
             # "a" resets the whole list and sets the default.

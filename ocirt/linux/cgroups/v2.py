@@ -16,7 +16,7 @@ from ocirt.errors import OcirtError
 from . import _files
 from ._files import read, read_int, read_keyed, write
 from .v1 import (IDLE_HINT, IDLE_SHARES_WARNING, block_entries, device_plan, hugepage_sizes, hugetlb_entries,
-                 opt_int, rdma_lines)
+                 opt_int, parse_device_rules, rdma_lines)
 
 # What "max" reads as in stats: runc reports unlimited as the largest uint64.
 MAX_UINT64 = (1 << 64) - 1
@@ -274,13 +274,12 @@ def set_rdma(d, rdma, jp, warn):
         write(os.path.join(d, "rdma.max"), line, what="rdma limit", json_path=ejp)
 
 
-def check_devices(rules, jp):
-    """Device rules on v2 need an eBPF program, which ocirt does not load yet:
-    refuse rules that would restrict anything rather than run unconfined."""
-    _, _, needs_enforcing = device_plan(rules, jp)
-    if needs_enforcing:
-        raise OcirtError("device rules cannot be enforced on cgroup v2 yet (ocirt does not load the eBPF "
-                         "device filter); run on a cgroup v1 or hybrid host, or allow all devices", path=jp)
+def set_devices(d, rules, jp, warn):
+    """cgroup v2 has no devices controller: rules that restrict anything
+    become an eBPF program on the cgroup (devicefilter.py)."""
+    from . import devicefilter
+    if device_plan(rules, jp)[2]:
+        devicefilter.attach(d, parse_device_rules(rules, jp), jp)
 
 
 # Files that start or stop processes, not resource settings.
