@@ -123,11 +123,36 @@ def personality(persona):
     return rc
 
 
-def mount_setattr(path, attr_set=0, attr_clr=0, propagation=0, recursive=True, dirfd=-100):
-    AT_RECURSIVE = 0x8000
-    flags = AT_RECURSIVE if recursive else 0
-    if lib.ocirt_mount_setattr(dirfd, _cstr(path), flags, attr_set, attr_clr, propagation, 0) < 0:
-        _fail(f"mount_setattr {path}")
+AT_FDCWD = -100
+AT_EMPTY_PATH = 0x1000
+AT_RECURSIVE = 0x8000
+OPEN_TREE_CLONE = 1
+OPEN_TREE_CLOEXEC = 0o2000000  # O_CLOEXEC
+MOVE_MOUNT_F_EMPTY_PATH = 0x4
+MOVE_MOUNT_T_EMPTY_PATH = 0x40
+MOUNT_ATTR_IDMAP = 0x00100000
+
+
+def mount_setattr(path, attr_set=0, attr_clr=0, propagation=0, recursive=True, dirfd=AT_FDCWD,
+                  userns_fd=0, flags=0):
+    """`userns_fd` goes with MOUNT_ATTR_IDMAP; `flags` adds AT_EMPTY_PATH and the like."""
+    flags |= AT_RECURSIVE if recursive else 0
+    if lib.ocirt_mount_setattr(dirfd, _cstr(path), flags, attr_set, attr_clr, propagation, userns_fd) < 0:
+        _fail(f"mount_setattr {path or dirfd}")
+
+
+def open_tree(path, flags, dirfd=AT_FDCWD):
+    """An fd of the mount at `path`; with OPEN_TREE_CLONE a detached copy of it."""
+    fd = lib.ocirt_open_tree(dirfd, _cstr(path), flags)
+    if fd < 0:
+        _fail(f"open_tree {path}")
+    return fd
+
+
+def move_mount_fd(from_fd, to_fd):
+    """Attach the mount `from_fd` (e.g. from open_tree) onto the file `to_fd` names."""
+    if lib.ocirt_move_mount(from_fd, b"", to_fd, b"", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0:
+        _fail("move_mount")
 
 
 CLOSE_RANGE_CLOEXEC = 4
