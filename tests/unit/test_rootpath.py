@@ -3,7 +3,8 @@ import os
 import pytest
 
 from ocirt.errors import OcirtError
-from ocirt.linux.rootpath import mkdir_in_root, resolve_in_root, touch_in_root
+from ocirt.linux.rootpath import (fd_path_in_root, mkdir_in_root, open_dir_in_root, open_file_in_root,
+                                  open_in_root, open_parent_in_root, resolve_in_root, touch_in_root)
 
 
 @pytest.fixture
@@ -171,3 +172,72 @@ def test_kernel_errors_are_ocirt_errors(tmp_path):
         mkdir_in_root(str(root), "/" + "x" * 300)
     with pytest.raises(OcirtError, match=r"cannot resolve '/x+' inside .*: File name too long"):
         resolve_in_root(str(root), "/" + "x" * 300)
+
+
+# ---- the fd forms: the fd names the file the walk found, whatever is renamed after
+
+def fd_target(fd):
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}")
+    finally:
+        os.close(fd)
+
+
+@pytest.mark.parametrize("path, expected", [
+    ("/usr/lib", "/usr/lib"),
+    ("/etc/usr/lib/up/real", "/real"),
+    ("/filelink", "/real/file"),   # a non-directory at the end: its own fd
+    ("/chain1", "/usr/lib"),
+    ("/", ""),
+])
+def test_open_in_root_gives_an_fd_of_what_resolve_names(tree, path, expected):
+    root, _ = tree
+    assert fd_target(open_in_root(root, path)) == root + expected == resolve_in_root(root, path)
+
+
+@pytest.mark.parametrize("path", ["/missing", "/b", "/dangling", "/real/file/x", "/usr/lib/nope"])
+def test_open_in_root_of_a_missing_path_is_none(tree, path):
+    root, _ = tree
+    assert open_in_root(root, path) is None
+
+
+def test_open_dir_and_file_create_inside(tree):
+    root, outside = tree
+    assert fd_target(open_dir_in_root(root, "/b/made/here")) == root + outside + "/made/here"
+    fd = open_file_in_root(root, "/var/lib/newfile")
+    assert fd_target(fd) == root + "/outside/newfile"
+    assert os.path.isfile(root + "/outside/newfile")
+    assert fd_target(open_file_in_root(root, "/filelink")) == root + "/real/file"
+    assert sorted(os.listdir(outside)) == ["secret"]
+    with pytest.raises(OcirtError, match="exists and is not a directory"):
+        open_dir_in_root(root, "/filelink")
+
+
+def test_open_parent_resolves_a_last_symlink_and_creates_parents(tree):
+    root, _ = tree
+    fd, name = open_parent_in_root(root, "/filelink")
+    assert (fd_target(fd), name) == (root + "/real", "file")
+    fd, name = open_parent_in_root(root, "/a/new/dir/node")
+    assert (fd_target(fd), name) == (root + "/new/dir", "node")
+    fd, name = open_parent_in_root(root, "/dangling")
+    assert (fd_target(fd), name) == (root + "/nowhere", "deeper")
+    with pytest.raises(OcirtError, match="the root itself"):
+        open_parent_in_root(root, "/etc/..")
+
+
+def test_an_fd_stays_on_its_directory_when_a_symlink_is_swapped_in(tree):
+    """The race of CVE-2023-27561: after the walk, usr is renamed away and
+    replaced by a symlink out of the root; the fd still names the rootfs's own
+    directory, and a rename of it out of the root is caught."""
+    root, outside = tree
+    fd = open_dir_in_root(root, "/usr/lib")
+    try:
+        os.rename(root + "/usr", root + "/usr.old")
+        os.symlink(outside, root + "/usr")
+        assert fd_path_in_root(root, fd) == f"/proc/self/fd/{fd}"
+        assert os.readlink(f"/proc/self/fd/{fd}") == root + "/usr.old/lib"
+        os.rename(root + "/usr.old", outside + "/moved")
+        with pytest.raises(OcirtError, match="moved out of the container root"):
+            fd_path_in_root(root, fd)
+    finally:
+        os.close(fd)
