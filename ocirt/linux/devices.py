@@ -3,7 +3,7 @@ import os
 import stat
 
 from ocirt.errors import OcirtError
-from ocirt.linux.rootpath import resolve_in_root, touch_in_root, mkdir_in_root
+from ocirt.linux.rootpath import fd_path_in_root, open_file_in_root, open_parent_in_root
 
 # The devices every container gets (runtime-spec "Default Devices").
 DEFAULT_DEVICES = (
@@ -58,28 +58,37 @@ def cgroup_rules(config_rules, devices):
 
 def create_device(rootfs, dev, use_bind):
     """Create one device node at dev["path"] inside rootfs (mknod, or a bind mount of
-    the host's node where mknod is not allowed, as in a user namespace)."""
+    the host's node where mknod is not allowed, as in a user namespace).
+
+    Everything goes through an fd of the parent directory (mknodat, fchownat
+    without following symlinks): a path string would be walked again by the
+    kernel, after a container sharing the rootfs may have made a component
+    of it a symlink to the host."""
     path = dev["path"]
-    target = resolve_in_root(rootfs, path)
-    mkdir_in_root(rootfs, os.path.dirname(path))
     if use_bind:
         _bind_host_device(rootfs, path)
         return
     kind = _TYPE_BITS[dev["type"]]
     mode = dev.get("fileMode", 0o666) & 0o7777
+    parent_fd, name = open_parent_in_root(rootfs, path)
     try:
-        if os.path.lexists(target):
-            os.unlink(target)
+        try:
+            os.unlink(name, dir_fd=parent_fd)
+        except FileNotFoundError:
+            pass
         if kind == stat.S_IFIFO:
-            os.mkfifo(target, mode)
+            os.mkfifo(name, mode, dir_fd=parent_fd)
         else:
-            os.mknod(target, kind | mode, os.makedev(dev["major"], dev["minor"]))
-        os.chmod(target, mode)  # mknod's mode is filtered by the umask
-        os.chown(target, dev.get("uid", 0), dev.get("gid", 0))
+            os.mknod(name, kind | mode, os.makedev(dev["major"], dev["minor"]), dir_fd=parent_fd)
+        # mknod's mode is filtered by the umask
+        os.chmod(name, mode, dir_fd=parent_fd, follow_symlinks=False)
+        os.chown(name, dev.get("uid", 0), dev.get("gid", 0), dir_fd=parent_fd, follow_symlinks=False)
     except PermissionError:
         _bind_host_device(rootfs, path)
     except OSError as e:
         raise OcirtError(f"cannot create device {path}: {e.strerror}") from None
+    finally:
+        os.close(parent_fd)
 
 
 def _bind_host_device(rootfs, path):
@@ -87,22 +96,29 @@ def _bind_host_device(rootfs, path):
 
     if not os.path.exists(path):
         raise OcirtError(f"cannot create device {path}: mknod not permitted and the host has no {path} to bind")
-    target = touch_in_root(rootfs, path)
+    target_fd = open_file_in_root(rootfs, path)
     try:
-        syscalls.mount(path, target, None, syscalls.MS_BIND)
+        syscalls.mount(path, fd_path_in_root(rootfs, target_fd), None, syscalls.MS_BIND)
+    except OcirtError as e:
+        raise OcirtError(f"cannot bind device {path}: {e.message}") from None
     except OSError as e:
         raise OcirtError(f"cannot bind device {path}: {e.strerror}") from None
+    finally:
+        os.close(target_fd)
 
 
 def create_default_devices(rootfs, in_user_namespace):
     for path, kind, major, minor in DEFAULT_DEVICES:
         create_device(rootfs, {"path": path, "type": kind, "major": major, "minor": minor,
                                "fileMode": 0o666}, in_user_namespace)
-    for source, link in DEFAULT_LINKS:
-        target = resolve_in_root(rootfs, link)
-        if not os.path.lexists(target):
-            os.symlink(source, target)
+    links = list(DEFAULT_LINKS)
     if os.path.exists("/proc/kcore"):
-        target = resolve_in_root(rootfs, "/dev/core")
-        if not os.path.lexists(target):
-            os.symlink("/proc/kcore", target)
+        links.append(("/proc/kcore", "/dev/core"))
+    for source, link in links:
+        parent_fd, name = open_parent_in_root(rootfs, link)
+        try:
+            os.symlink(source, name, dir_fd=parent_fd)
+        except FileExistsError:
+            pass  # the image's own entry stays
+        finally:
+            os.close(parent_fd)

@@ -24,7 +24,8 @@ import stat
 from ocirt.errors import OcirtError
 from ocirt.linux import syscalls
 from ocirt.linux.mountopts import parse_mount_options
-from ocirt.linux.rootpath import mkdir_in_root, resolve_in_root, touch_in_root
+from ocirt.linux.rootpath import (fd_path_in_root, open_dir_in_root, open_file_in_root,
+                                  open_in_root)
 from ocirt.linux.mountinfo import unescape
 
 _REC = syscalls.MS_REC
@@ -54,11 +55,17 @@ _LOCKED_FLAGS = syscalls.MS_NOSUID | syscalls.MS_NODEV | syscalls.MS_NOEXEC | 0x
 # (0x400 MS_NOATIME, 0x800 MS_NODIRATIME)
 
 
-def _mount(source, target, fstype, flags=0, data=None):
+def _mount(source, target, fstype, flags=0, data=None, shown=None, where=None):
+    """mount(2), failing with an OcirtError that names the mount as the
+    container sees it (`shown`) and its JSON path (`where`), if given."""
     try:
         syscalls.mount(source, target, fstype, flags, data)
     except OSError as e:
-        raise OcirtError(f"mount {fstype or source} on {target}: {_strerror(e)}") from None
+        if fstype or source:
+            what = f"mount {fstype or source} on {shown or target}"
+        else:
+            what = f"{'remount' if flags & syscalls.MS_REMOUNT else 'mount propagation'} of {shown or target}"
+        raise OcirtError(f"{what}: {_strerror(e)}", path=where) from None
 
 
 def _strerror(error):
@@ -116,11 +123,13 @@ def _mount_of(path):
     return best
 
 
-def _bind(source, target, flags=0):
-    """Bind source on target; with rootfsPropagation runbindable (or unbindable
-    and a path on "/"), the mount holding the source is unbindable, so it is
-    made private for the moment of the bind and unbindable again after, and
-    the new mount is unbindable like the rest of the tree."""
+def _bind(source, dest, flags, expect):
+    """Bind source on dest (a _Destination); with rootfsPropagation runbindable
+    (or unbindable and a path on "/"), the mount holding the source is
+    unbindable, so it is made private for the moment of the bind and
+    unbindable again after, and the new mount is unbindable like the rest
+    of the tree. `expect`: the stat of the source, to find the new mount by."""
+    target = dest.target()
     try:
         syscalls.mount(source, target, None, syscalls.MS_BIND | flags, None)
         return
@@ -135,7 +144,7 @@ def _bind(source, target, flags=0):
         syscalls.mount(source, target, None, syscalls.MS_BIND | flags, None)
     finally:
         syscalls.mount(None, point, None, syscalls.MS_UNBINDABLE, None)
-    syscalls.mount(None, target, None, syscalls.MS_UNBINDABLE, None)
+    syscalls.mount(None, dest.new_mount_path(expect), None, syscalls.MS_UNBINDABLE, None)
 
 
 class MountContext:
@@ -147,6 +156,94 @@ class MountContext:
         self.cgroup_views = cgroup_views  # [(directory name under the mount, host dir)]
         self.own_net_ns = own_net_ns
         self.in_user_ns = in_user_ns
+
+
+def _mount_id(fd):
+    with open(f"/proc/self/fdinfo/{fd}") as f:
+        for line in f:
+            if line.startswith("mnt_id:"):
+                return int(line.split()[1])
+    return None
+
+
+class _Destination:
+    """Where one mount goes: `fd` names what the mount will cover, found by a
+    walk that stays inside `root` (rootpath).
+
+    mount(2) takes paths, and the kernel would walk a path string again, after
+    a container sharing the rootfs may have swapped a directory on it for a
+    symlink to the host (CVE-2023-27561, CVE-2021-30465). So the kernel gets
+    /proc/self/fd/N, which leads to the file of the fd and nowhere else.
+    Before pivot_root that /proc is the host's (paths resolve from the host's
+    root, even once the container's proc is mounted in the rootfs); after,
+    the container's. In both, "self" is the init.
+    """
+
+    def __init__(self, root, path, where, fd):
+        self.root = root
+        self.path = path    # as the container sees it, for messages
+        self.where = where  # the mount's JSON path, for messages
+        self.fd = fd
+        self.top = None     # fd of the mount made on fd, once asked for
+        # After pivot_root, in a container without /proc: the path itself,
+        # which the kernel then resolves inside the container's root anyway.
+        self.by_path = root == "/" and not os.path.isdir("/proc/self/fd")
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        os.close(self.fd)
+        if self.top is not None:
+            os.close(self.top)
+
+    def proc_path(self, fd, path=None):
+        """The path to hand mount(2) for `fd` (which names `path`, or the destination)."""
+        if self.by_path:
+            return path or self.path
+        try:
+            return fd_path_in_root(self.root, fd)
+        except OcirtError as e:
+            raise OcirtError(f"mount on {self.path}: {e.message}", path=self.where) from None
+
+    def target(self):
+        """The path to hand mount(2) to mount on the destination."""
+        return self.proc_path(self.fd)
+
+    def mount(self, source, fstype, flags=0, data=None):
+        _mount(source, self.target(), fstype, flags, data, shown=self.path, where=self.where)
+
+    def new_mount_fd(self, expect=None):
+        """An fd of the mount just made on the destination, for what acts on
+        that mount (remount, propagation, filling it). The destination's fd
+        names the directory underneath, so this walks again from the root,
+        and checks that it found another mount than the one covered and, for
+        a bind (`expect`: the stat of its source), the source's own file:
+        else something was renamed in between, and create fails."""
+        if self.top is None:
+            fd = open_in_root(self.root, self.path)
+            found = fd is not None and (self.by_path or _mount_id(fd) != _mount_id(self.fd))
+            if found and expect is not None:
+                st = os.fstat(fd)
+                found = (st.st_dev, st.st_ino) == (expect.st_dev, expect.st_ino)
+            if not found:
+                if fd is not None:
+                    os.close(fd)
+                raise OcirtError(f"{self.path} changed while it was being mounted on; is another container "
+                                 f"sharing this root filesystem?", path=self.where)
+            self.top = fd
+        return self.top
+
+    def new_mount_path(self, expect=None):
+        return self.proc_path(self.new_mount_fd(expect))
+
+
+def _in_root(where, opener, root, path):
+    """opener(root, path) (a rootpath open_*), its errors naming the mount."""
+    try:
+        return opener(root, path)
+    except OcirtError as e:
+        raise OcirtError(e.message, path=e.path or where) from None
 
 
 def mount_entry(ctx, entry, index):
@@ -161,67 +258,80 @@ def mount_entry(ctx, entry, index):
     if opts.is_bind:
         _bind_mount(ctx, source, destination, opts, index)
     elif fstype in ("cgroup", "cgroup2"):
-        _cgroup_mount(ctx, fstype, destination, opts)
+        _cgroup_mount(ctx, destination, opts, index)
     else:
-        target = resolve_in_root(ctx.rootfs, destination)
-        try:
-            old_mode = os.stat(target).st_mode
-        except OSError:
-            old_mode = None
-        target = mkdir_in_root(ctx.rootfs, destination)
+        _filesystem_mount(ctx, fstype, source, destination, opts, index)
+
+
+def _filesystem_mount(ctx, fstype, source, destination, opts, index):
+    where = f"mounts[{index}]"
+    fd = _in_root(where, open_in_root, ctx.rootfs, destination)
+    old_mode = None
+    if fd is not None:
+        old_mode = os.fstat(fd).st_mode
+        if not stat.S_ISDIR(old_mode):
+            os.close(fd)
+            fd = None
+    if fd is None:
+        fd = _in_root(where, open_dir_in_root, ctx.rootfs, destination)
+    with _Destination(ctx.rootfs, destination, where, fd) as dest:
         flags = opts.flags & ~syscalls.MS_REMOUNT
         if fstype == "tmpfs" and old_mode is not None and stat.S_ISDIR(old_mode):
-            _tmpfs_mount(target, source, flags, opts, old_mode, destination, index)
-            _apply_propagation_and_attrs(ctx, destination, opts)
-            return
-        try:
-            syscalls.mount(source, target, fstype, flags, opts.data or None)
-        except PermissionError:
-            # sysfs needs a network namespace of our own; without one, show the host's.
-            if fstype == "sysfs" and not ctx.own_net_ns:
-                _mount("/sys", target, None, syscalls.MS_BIND | syscalls.MS_REC)
-                _remount_bind(target, opts.flags)
-            else:
-                raise OcirtError(f"mount {fstype} on {destination}: Operation not permitted",
-                                 path=f"mounts[{index}]") from None
-        except OSError as e:
-            raise OcirtError(f"mount {fstype} on {destination}: {_strerror(e)}", path=f"mounts[{index}]") from None
-    _apply_propagation_and_attrs(ctx, destination, opts)
+            _tmpfs_mount(dest, source, flags, opts, old_mode)
+        else:
+            target = dest.target()
+            try:
+                syscalls.mount(source, target, fstype, flags, opts.data or None)
+            except PermissionError:
+                # sysfs needs a network namespace of our own; without one, show the host's.
+                if fstype == "sysfs" and not ctx.own_net_ns:
+                    dest.mount("/sys", None, syscalls.MS_BIND | syscalls.MS_REC)
+                    _remount_bind(dest, opts.flags, expect=os.stat("/sys"))
+                else:
+                    raise OcirtError(f"mount {fstype} on {destination}: Operation not permitted",
+                                     path=where) from None
+            except OSError as e:
+                raise OcirtError(f"mount {fstype} on {destination}: {_strerror(e)}", path=where) from None
+        _apply_propagation_and_attrs(dest, opts)
 
 
-def _tmpfs_mount(target, source, flags, opts, old_mode, destination, index):
+def _tmpfs_mount(dest, source, flags, opts, old_mode):
     """A tmpfs over an existing directory of the image.
 
     Without a mode= option it takes the directory's mode (as runc does:
-    a tmpfs over /run stays 0755 rather than tmpfs's 1777). With tmpcopyup
-    the directory's contents are copied into it first (podman asks for
-    this on /tmp, /run, /var/tmp): through a descriptor opened before the
-    mount, since the mount hides the directory's own entries.
+    a tmpfs over /run stays 0755 rather than tmpfs's 1777), through the
+    mount data rather than a chmod afterwards, which would take a path.
+    With tmpcopyup the directory's contents are copied into it first
+    (podman asks for this on /tmp, /run, /var/tmp): through a descriptor
+    opened before the mount, since the mount hides the directory's own
+    entries.
     """
+    data = opts.data
+    if not any(o.startswith("mode=") for o in data.split(",")):
+        data = ",".join(filter(None, (data, f"mode={stat.S_IMODE(old_mode):o}")))
     under = None
     if opts.tmpcopyup:
-        try:
-            under = os.open(target, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
-        except OSError as e:
-            raise OcirtError(f"tmpcopyup on {destination}: {_strerror(e)}", path=f"mounts[{index}]") from None
+        under = _open_directory(dest, dest.target())
     try:
-        try:
-            syscalls.mount(source or "tmpfs", target, "tmpfs", flags, opts.data or None)
-        except OSError as e:
-            raise OcirtError(f"mount tmpfs on {destination}: {_strerror(e)}", path=f"mounts[{index}]") from None
-        if not any(o.startswith("mode=") for o in opts.data.split(",")) and not flags & syscalls.MS_RDONLY:
-            os.chmod(target, stat.S_IMODE(old_mode))
+        dest.mount(source or "tmpfs", "tmpfs", flags, data)
         if under is not None:
-            top = os.open(target, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            top = _open_directory(dest, dest.new_mount_path())
             try:
                 _copy_tree(under, top)
             except OSError as e:
-                raise OcirtError(f"tmpcopyup on {destination}: {_strerror(e)}", path=f"mounts[{index}]") from None
+                raise OcirtError(f"tmpcopyup on {dest.path}: {_strerror(e)}", path=dest.where) from None
             finally:
                 os.close(top)
     finally:
         if under is not None:
             os.close(under)
+
+
+def _open_directory(dest, proc_path):
+    try:
+        return os.open(proc_path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as e:
+        raise OcirtError(f"tmpcopyup on {dest.path}: {_strerror(e)}", path=dest.where) from None
 
 
 def _copy_tree(src_fd, dst_fd):
@@ -271,29 +381,37 @@ def _copy_tree(src_fd, dst_fd):
 
 
 def _bind_mount(ctx, source, destination, opts, index):
+    where = f"mounts[{index}]"
     if not source:
-        raise OcirtError("bind mount without a source", path=f"mounts[{index}].source")
+        raise OcirtError("bind mount without a source", path=f"{where}.source")
     if not os.path.isabs(source):
         source = os.path.join(ctx.bundle, source)
     try:
-        source_is_dir = stat.S_ISDIR(os.stat(source).st_mode)
+        source_stat = os.stat(source)
     except OSError as e:
-        raise OcirtError(f"bind mount source {source}: {_strerror(e)}", path=f"mounts[{index}].source") from None
-    target = (mkdir_in_root if source_is_dir else touch_in_root)(ctx.rootfs, destination)
-    flags = syscalls.MS_BIND | (opts.flags & syscalls.MS_REC)
-    _mount(source, target, None, flags)
-    extra = opts.flags & ~(syscalls.MS_BIND | syscalls.MS_REC | syscalls.MS_REMOUNT)
-    if extra or opts.clear_flags:
-        _remount_bind(target, extra, opts.clear_flags)
+        raise OcirtError(f"bind mount source {source}: {_strerror(e)}", path=f"{where}.source") from None
+    opener = open_dir_in_root if stat.S_ISDIR(source_stat.st_mode) else open_file_in_root
+    with _Destination(ctx.rootfs, destination, where, _in_root(where, opener, ctx.rootfs, destination)) as dest:
+        dest.mount(source, None, syscalls.MS_BIND | (opts.flags & syscalls.MS_REC))
+        extra = opts.flags & ~(syscalls.MS_BIND | syscalls.MS_REC | syscalls.MS_REMOUNT)
+        if extra or opts.clear_flags:
+            _remount_bind(dest, extra, opts.clear_flags, expect=source_stat)
+        _apply_propagation_and_attrs(dest, opts, expect=source_stat)
 
 
-def _remount_bind(target, flags, clear=0):
+def _remount_bind(dest, flags, clear=0, expect=None):
+    """Change the flags of the bind mount just made on dest."""
+    _remount(dest.new_mount_path(expect), flags, clear, dest.path, dest.where)
+
+
+def _remount(target, flags, clear=0, shown=None, where=None):
+    # A bind remount replaces all the flags: keep the ones the kernel locks.
     current = os.statvfs(target).f_flag & _LOCKED_FLAGS
-    _mount(None, target, None,
-           syscalls.MS_BIND | syscalls.MS_REMOUNT | (current & ~clear) | flags)
+    _mount(None, target, None, syscalls.MS_BIND | syscalls.MS_REMOUNT | (current & ~clear) | flags,
+           shown=shown, where=where)
 
 
-def _cgroup_mount(ctx, fstype, destination, opts):
+def _cgroup_mount(ctx, destination, opts, index):
     """Show the container its own cgroups at `destination`.
 
     Each hierarchy's directory of the container is bind-mounted from the host
@@ -303,23 +421,37 @@ def _cgroup_mount(ctx, fstype, destination, opts):
     than fresh cgroupfs mounts because the init joins its cgroups only just
     before exec (see init._wait_and_exec), after the mounts are made.
     """
-    target = mkdir_in_root(ctx.rootfs, destination)
+    where = f"mounts[{index}]"
     flags = opts.flags & (syscalls.MS_NOSUID | syscalls.MS_NODEV | syscalls.MS_NOEXEC)
+    view_flags = flags | (opts.flags & syscalls.MS_RDONLY)
     views = ctx.cgroup_views
-    single = len(views) == 1 and views[0][0] == ""
-    if not single:
-        _mount("tmpfs", target, "tmpfs", flags, "mode=755")
-    for name, host_dir in views:
-        sub = target if single else mkdir_in_root(ctx.rootfs, os.path.join(destination, name))
-        _mount(host_dir, sub, None, syscalls.MS_BIND | syscalls.MS_REC)
-        _remount_bind(sub, flags | (opts.flags & syscalls.MS_RDONLY))
-    if not single:
-        for alias, real in _cgroup_aliases(views):
-            link = resolve_in_root(ctx.rootfs, os.path.join(destination, alias))
-            if not os.path.lexists(link):
-                os.symlink(real, link)
-        if opts.flags & syscalls.MS_RDONLY:
-            _mount(None, target, None, syscalls.MS_REMOUNT | syscalls.MS_RDONLY | flags, "mode=755")
+    with _Destination(ctx.rootfs, destination, where,
+                      _in_root(where, open_dir_in_root, ctx.rootfs, destination)) as dest:
+        if len(views) == 1 and views[0][0] == "":
+            _bind_cgroup_view(dest, views[0][1], view_flags)
+        else:
+            dest.mount("tmpfs", "tmpfs", flags, "mode=755")
+            top = dest.new_mount_fd()
+            for name, host_dir in views:
+                # Inside the tmpfs just made, reached through its fd.
+                os.mkdir(name, 0o755, dir_fd=top)
+                sub_fd = os.open(name, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=top)
+                with _Destination(ctx.rootfs, os.path.join(destination, name), where, sub_fd) as sub:
+                    _bind_cgroup_view(sub, host_dir, view_flags)
+            for alias, real in _cgroup_aliases(views):
+                try:
+                    os.symlink(real, alias, dir_fd=top)
+                except FileExistsError:
+                    pass
+            if opts.flags & syscalls.MS_RDONLY:
+                _mount(None, dest.proc_path(top), None, syscalls.MS_REMOUNT | syscalls.MS_RDONLY | flags,
+                       "mode=755", shown=destination, where=where)
+        _apply_propagation_and_attrs(dest, opts)
+
+
+def _bind_cgroup_view(dest, host_dir, flags):
+    dest.mount(host_dir, None, syscalls.MS_BIND | syscalls.MS_REC)
+    _remount_bind(dest, flags, expect=os.stat(host_dir))
 
 
 def _cgroup_aliases(views):
@@ -330,17 +462,18 @@ def _cgroup_aliases(views):
                 yield part, name
 
 
-def _apply_propagation_and_attrs(ctx, destination, opts):
+def _apply_propagation_and_attrs(dest, opts, expect=None):
     if not (opts.propagation or opts.recursive_set or opts.recursive_clear):
         return
-    target = resolve_in_root(ctx.rootfs, destination)
+    top = dest.new_mount_fd(expect)
     for flag in opts.propagation:
-        _mount(None, target, None, flag)
+        _mount(None, dest.proc_path(top), None, flag, shown=dest.path, where=dest.where)
     if opts.recursive_set or opts.recursive_clear:
         try:
-            syscalls.mount_setattr(target, opts.recursive_set, opts.recursive_clear)
+            syscalls.mount_setattr("", opts.recursive_set, opts.recursive_clear, dirfd=top,
+                                   flags=syscalls.AT_EMPTY_PATH)
         except OSError as e:
-            raise OcirtError(f"mount_setattr on {destination}: {_strerror(e)}") from None
+            raise OcirtError(f"mount_setattr on {dest.path}: {_strerror(e)}", path=dest.where) from None
 
 
 def pivot(rootfs):
@@ -388,31 +521,49 @@ def chroot_only(rootfs):
 
 def make_readonly(path):
     """Bind `path` onto itself read-only (readonlyPaths); missing paths are skipped."""
-    if not os.path.lexists(path):
+    fd = open_in_root("/", path)
+    if fd is None:
         return
-    try:
-        _bind(path, path, syscalls.MS_REC)
-        _remount_bind(path, syscalls.MS_RDONLY)
-    except OcirtError:
-        raise
-    except OSError as e:
-        raise OcirtError(f"making {path} read-only: {_strerror(e)}") from None
+    with _Destination("/", path, None, fd) as dest:
+        itself = os.fstat(fd)
+        try:
+            _bind(dest.target(), dest, syscalls.MS_REC, itself)
+            _remount_bind(dest, syscalls.MS_RDONLY, expect=itself)
+        except OSError as e:
+            raise OcirtError(f"making {path} read-only: {_strerror(e)}") from None
 
 
 def mask(path):
     """Hide `path` (maskedPaths): /dev/null over files, an empty read-only tmpfs over dirs."""
-    try:
-        is_dir = stat.S_ISDIR(os.lstat(path).st_mode)
-    except FileNotFoundError:
+    fd = open_in_root("/", path)
+    if fd is None:
         return
-    try:
-        if is_dir:
-            syscalls.mount("tmpfs", path, "tmpfs", syscalls.MS_RDONLY, None)
-        else:
-            _bind("/dev/null", path)
-    except OSError as e:
-        raise OcirtError(f"masking {path}: {_strerror(e)}") from None
+    with _Destination("/", path, None, fd) as dest:
+        try:
+            if stat.S_ISDIR(os.fstat(fd).st_mode):
+                syscalls.mount("tmpfs", dest.target(), "tmpfs", syscalls.MS_RDONLY, None)
+                return
+            null = _open_null_device(path)
+            try:
+                _bind(dest.proc_path(null, "/dev/null"), dest, 0, os.fstat(null))
+            finally:
+                os.close(null)
+        except OSError as e:
+            raise OcirtError(f"masking {path}: {_strerror(e)}") from None
+
+
+def _open_null_device(masked):
+    """The container's /dev/null, checked to be the null device: the image or
+    another container could have put a file or a link to one there, and
+    binding that over a masked path would unmask it (CVE-2025-31133)."""
+    fd = open_in_root("/", "/dev/null")
+    if fd is not None:
+        st = os.fstat(fd)
+        if stat.S_ISCHR(st.st_mode) and st.st_rdev == os.makedev(1, 3):
+            return fd
+        os.close(fd)
+    raise OcirtError(f"masking {masked}: /dev/null in the container is not the null device")
 
 
 def remount_root_readonly():
-    _remount_bind("/", syscalls.MS_RDONLY)
+    _remount("/", syscalls.MS_RDONLY)

@@ -831,14 +831,6 @@ def victim_damage(victim):
     return found
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG (CVE-2023-27561 / CVE-2021-30465 class): rootfs.mount_entry, _tmpfs_mount, _bind_mount, "
-    "_cgroup_mount and devices.create_device resolve the destination inside the rootfs "
-    "(rootpath.resolve_in_root/mkdir_in_root) but then act on the resulting path *string* "
-    "(mount, os.chmod, os.mknod, os.chown), which the host kernel walks again; a container "
-    "that swaps a directory of the shared rootfs for a symlink in between redirects the mount, "
-    "the tmpfs chmod and the mknod to host paths. Fix: act on the O_PATH fd the walk ends "
-    "on (/proc/self/fd/N or move_mount), tmpfs mode= instead of chmod, mknodat/fchownat on the parent fd"))
 @pytest.mark.parametrize("propagation", [None, "shared"])
 def test_mount_destination_swapped_for_a_symlink_stays_in_the_rootfs(ocirt, make_bundle, race, propagation):
     """CVE-2023-27561 class, as a race: a second container keeps exchanging /race (a
@@ -950,6 +942,45 @@ def test_fresh_proc_mount_needs_cap_sys_admin(ocirt, make_bundle):
     out = sh(ocirt, make_bundle(["sh", "-c", script],
                                 edit=set_process(capabilities=caps(*BUSYBOX_CAPS, "CAP_SYS_ADMIN"))))
     assert "keys-mounted" in out.stdout and "unmasked" in out.stdout, out
+
+
+def test_mask_refuses_a_dev_null_that_is_not_the_null_device(ocirt, make_bundle, tmp_path):
+    """Masks are /dev/null bound over a file. When the container's /dev/null is
+    something else, e.g. a link to /proc/sys/kernel/core_pattern put there by the
+    image or by another container (runc's CVE-2025-31133), binding it would expose
+    that file where a mask should be: create fails instead."""
+    fake_dev = tmp_path / "fake-dev"
+    fake_dev.mkdir()
+    os.symlink("/proc/sys/kernel/core_pattern", fake_dev / "null")
+
+    def edit(config):
+        config["mounts"] = [m for m in config["mounts"] if not m["destination"].startswith("/dev")]
+        config["mounts"].append({"destination": "/dev", "type": "bind", "source": str(fake_dev),
+                                 "options": ["rbind"]})
+        config["linux"]["maskedPaths"] = ["/proc/keys"]
+    out = sh(ocirt, make_bundle(["true"], edit=edit), expect_rc=None)
+    assert out.returncode != 0
+    assert out.stderr.strip().splitlines()[-1].endswith(
+        "masking /proc/keys: /dev/null in the container is not the null device"), out.stderr
+    assert not os.listdir(ocirt.root)
+
+
+def test_masked_and_readonly_paths_in_a_container_without_proc(ocirt, make_bundle, tmp_path):
+    """Masks and read-only paths are made through /proc/self/fd once the root is the
+    container's; without a /proc there, they still hold."""
+    secret = tmp_path / "secret"
+    secret.write_text("host secret\n")
+
+    def edit(config):
+        config["mounts"] = [m for m in config["mounts"] if m["type"] not in ("proc", "sysfs", "cgroup")]
+        config["mounts"] += [{"destination": "/secret", "type": "bind", "source": str(secret), "options": ["bind"]},
+                             {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs"}]
+        config["linux"]["maskedPaths"] = ["/secret", "/etc"]
+        config["linux"]["readonlyPaths"] = ["/tmp"]
+    script = ('echo "secret $(wc -c < /secret)"; echo "etc $(ls -A /etc | wc -l)"; '
+              'touch /tmp/x 2>/dev/null; echo "tmp $?"; echo "proc $(ls -A /proc | wc -l)"')
+    out = sh(ocirt, make_bundle(["sh", "-c", script], edit=edit))
+    assert out.stdout.split("\n")[:4] == ["secret 0", "etc 0", "tmp 1", "proc 0"], out.stdout
 
 
 # ================================================================ capabilities and privileges
