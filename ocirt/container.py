@@ -423,7 +423,7 @@ class _Creation:
         if self.intermediate_pid:
             _reap(self.intermediate_pid)
         if self.init_pid:
-            _wait_gone(self.init_pid)
+            _wait_gone(self.init_pid, (self.record or {}).get("pid_start_time"))
         try:
             self.cgroups.kill_all(signal.SIGKILL)
             self.cgroups.destroy()
@@ -493,20 +493,32 @@ def _reap(pid):
         pass
 
 
-def _wait_gone(pid, timeout=5.0):
-    """Wait for a process we killed to disappear (reap it if it is our child)."""
-    import time
+def _wait_gone(pid, start_time=None, timeout=5.0):
+    """Wait for a process we killed to exit (reap it if it is our child).
 
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            done, _ = os.waitpid(pid, os.WNOHANG)
-            if done:
-                return
-        except ChildProcessError:
-            if st.process_start_time(pid) is None:
-                return
-        time.sleep(0.002)
+    Blocks on a pidfd, which the kernel makes readable when the process
+    exits, instead of polling. With `start_time`, a pid that now names
+    another process counts as gone.
+    """
+    try:
+        pidfd = os.pidfd_open(pid)
+    except OSError:
+        return  # exited and reaped already (ESRCH); or nothing to wait on, and destroy() retries
+    import select
+
+    try:
+        # The pidfd pins the pid: checked now, it cannot be reused behind our back.
+        if start_time is not None and st.process_start_time(pid) not in (start_time, None):
+            return
+        poller = select.poll()
+        poller.register(pidfd, select.POLLIN)
+        poller.poll(timeout * 1000)
+    finally:
+        os.close(pidfd)
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass  # someone else's child: its parent reaps it
 
 
 def _fault_point(name):
@@ -664,7 +676,7 @@ def delete(store, container_id, force=False):
                 cg.thaw()
             cg.kill_all(signal.SIGKILL)
         if c.pid:
-            _wait_gone(c.pid)
+            _wait_gone(c.pid, c.record.get("pid_start_time"))
         _fault_point("delete-after-kill")
         if cg is not None:
             cg.destroy()
