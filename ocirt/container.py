@@ -226,6 +226,7 @@ class _Creation:
         self.warnings = []
         self.terminal_master = None
         self.hooks_started = False
+        self.warmup = None
 
     def _new_record(self):
         me = os.getpid()
@@ -250,7 +251,7 @@ class _Creation:
         }
 
     def run(self, join_fds, no_pivot, preserve_fds, subreaper, console_socket, new_keyring=True):
-        from ocirt.linux import syscalls
+        from ocirt.linux import cgroupwarmup, syscalls
         from ocirt.linux.devices import cgroup_rules
         from ocirt.linux.sync import channel_pair
         from ocirt import init
@@ -262,6 +263,8 @@ class _Creation:
         resources = dict(linux.get("resources") or {})
         resources["devices"] = cgroup_rules(resources.get("devices"), linux.get("devices"))
         self.cgroups.create()
+        # The init's join will need a kernel grace period: let it pass meanwhile (cgroupwarmup).
+        self.warmup = cgroupwarmup.start(self.cgroups.mounts)
         # Saved again: only now does the record know which parent dirs were made.
         self.record["cgroups"] = self.cgroups.to_record()
         self.store.save(self.id, self.record)
@@ -357,6 +360,7 @@ class _Creation:
         channel.send("go", str(self.init_pid))
         _fault_point("during-mounts")
         channel.expect("hooks")
+        self._stop_warmup()  # the init has joined its cgroups
         self.hooks_started = True
         hooks = self.config.get("hooks") or {}
         # prestart historically belongs to start (the conformance suite and
@@ -410,10 +414,16 @@ class _Creation:
             raise OcirtError(f"setting oom_score_adj to {value}: {e.strerror}{hint}",
                              path="process.oomScoreAdj", source="config.json") from None
 
+    def _stop_warmup(self):
+        if self.warmup is not None:
+            self.warmup.stop()
+            self.warmup = None
+
     def undo(self):
         """Remove everything this creation built; safe to call at any point."""
         import _signal as signal  # the C module: `signal` itself imports enum (~4 ms)
 
+        self._stop_warmup()
         for pid in (self.intermediate_pid, self.init_pid):
             if pid:
                 try:
