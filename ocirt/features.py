@@ -27,7 +27,7 @@ def features():
             "apparmor": {"enabled": False},
             "selinux": {"enabled": False},
             "intelRdt": {"enabled": False},
-            "mountExtensions": {"idmap": {"enabled": False}},
+            "mountExtensions": {"idmap": {"enabled": True}},
         },
         "annotations": {"org.opencontainers.runtime.ocirt.version": "0.1.0"},
     }

@@ -72,6 +72,7 @@ def run_intermediate(ctx):
                                             *(fd for _, fd in ctx.join_fds)})
         syscalls.prctl(syscalls.PR_SET_DUMPABLE, 0)
         syscalls.prctl(syscalls.PR_SET_PDEATHSIG, 9)
+        ctx.idmapped_trees = _prepare_idmapped_mounts(ctx)
         namespaces.join(ctx.join_fds)
         plan = ctx.plan
         if plan.creates("user"):
@@ -95,6 +96,17 @@ def run_intermediate(ctx):
     except BaseException as e:
         _report(ctx.channel, e)
         os._exit(1)
+
+
+def _prepare_idmapped_mounts(ctx):
+    """Idmapped mounts need root of the host: made now, before any namespace
+    is entered, and attached by the init (see ocirt/linux/idmap.py)."""
+    from ocirt.linux import idmap
+
+    if not any(idmap.wanted(mount) for mount in ctx.config.get("mounts") or ()):
+        return {}
+    user_ns_fd = next((fd for ns_type, fd in ctx.join_fds if ns_type == "user"), None)
+    return idmap.prepare(ctx.config, ctx.bundle, user_ns_fd)
 
 
 def run_init(ctx):
@@ -148,6 +160,7 @@ def _build_filesystem(ctx):
     mctx = rootfs_mod.MountContext(
         rootfs, ctx.bundle, ctx.cgroup_views,
         own_net_ns=plan.has_own("network"), in_user_ns=in_user_ns,
+        idmapped_trees=ctx.idmapped_trees,
     )
     dev_is_fresh = False
     for index, entry in enumerate(config.get("mounts") or ()):

@@ -68,6 +68,9 @@ def validate_config(obj, source="config.json"):
     _check_hooks(obj.get("hooks", {}), source)
     _check_names(obj, source)
     _check_linux(obj.get("linux", {}), source)
+    from ocirt.linux.idmap import check_mounts
+
+    check_mounts(obj, source)
     return obj
 
 

@@ -150,15 +150,19 @@ def _bind(source, dest, flags, expect):
 class MountContext:
     """What mounting needs beyond the mount entry itself."""
 
-    def __init__(self, rootfs, bundle, cgroup_views=(), own_net_ns=True, in_user_ns=False):
+    def __init__(self, rootfs, bundle, cgroup_views=(), own_net_ns=True, in_user_ns=False,
+                 idmapped_trees=None):
         self.rootfs = rootfs
         self.bundle = bundle
         self.cgroup_views = cgroup_views  # [(directory name under the mount, host dir)]
         self.own_net_ns = own_net_ns
         self.in_user_ns = in_user_ns
+        # {index in mounts: fd of the detached, idmapped mount to attach there} (idmap.prepare)
+        self.idmapped_trees = idmapped_trees or {}
 
 
-def _mount_id(fd):
+def mount_id(fd):
+    """The id of the mount `fd` is on (as in /proc/self/mountinfo)."""
     with open(f"/proc/self/fdinfo/{fd}") as f:
         for line in f:
             if line.startswith("mnt_id:"):
@@ -222,7 +226,7 @@ class _Destination:
         else something was renamed in between, and create fails."""
         if self.top is None:
             fd = open_in_root(self.root, self.path)
-            found = fd is not None and (self.by_path or _mount_id(fd) != _mount_id(self.fd))
+            found = fd is not None and (self.by_path or mount_id(fd) != mount_id(self.fd))
             if found and expect is not None:
                 st = os.fstat(fd)
                 found = (st.st_dev, st.st_ino) == (expect.st_dev, expect.st_ino)
@@ -386,17 +390,37 @@ def _bind_mount(ctx, source, destination, opts, index):
         raise OcirtError("bind mount without a source", path=f"{where}.source")
     if not os.path.isabs(source):
         source = os.path.join(ctx.bundle, source)
+    # An idmapped mount comes ready, detached: its own fd says what it is
+    # (the source may not even be reachable from the container's user namespace).
+    tree = ctx.idmapped_trees.pop(index, None)
     try:
-        source_stat = os.stat(source)
+        try:
+            source_stat = os.stat(source) if tree is None else os.fstat(tree)
+        except OSError as e:
+            raise OcirtError(f"bind mount source {source}: {_strerror(e)}", path=f"{where}.source") from None
+        opener = open_dir_in_root if stat.S_ISDIR(source_stat.st_mode) else open_file_in_root
+        with _Destination(ctx.rootfs, destination, where, _in_root(where, opener, ctx.rootfs, destination)) as dest:
+            if tree is not None:
+                _attach(dest, tree)
+            else:
+                dest.mount(source, None, syscalls.MS_BIND | (opts.flags & syscalls.MS_REC))
+            extra = opts.flags & ~(syscalls.MS_BIND | syscalls.MS_REC | syscalls.MS_REMOUNT)
+            if extra or opts.clear_flags:
+                _remount_bind(dest, extra, opts.clear_flags, expect=source_stat)
+            _apply_propagation_and_attrs(dest, opts, expect=source_stat)
+    finally:
+        if tree is not None:
+            os.close(tree)
+
+
+def _attach(dest, tree):
+    """Move the detached mount `tree` onto the destination; its flags are
+    then changed like those of any bind mount."""
+    try:
+        dest.target()  # the check that the destination is still in the rootfs
+        syscalls.move_mount_fd(tree, dest.fd)
     except OSError as e:
-        raise OcirtError(f"bind mount source {source}: {_strerror(e)}", path=f"{where}.source") from None
-    opener = open_dir_in_root if stat.S_ISDIR(source_stat.st_mode) else open_file_in_root
-    with _Destination(ctx.rootfs, destination, where, _in_root(where, opener, ctx.rootfs, destination)) as dest:
-        dest.mount(source, None, syscalls.MS_BIND | (opts.flags & syscalls.MS_REC))
-        extra = opts.flags & ~(syscalls.MS_BIND | syscalls.MS_REC | syscalls.MS_REMOUNT)
-        if extra or opts.clear_flags:
-            _remount_bind(dest, extra, opts.clear_flags, expect=source_stat)
-        _apply_propagation_and_attrs(dest, opts, expect=source_stat)
+        raise OcirtError(f"attaching the idmapped mount on {dest.path}: {_strerror(e)}", path=dest.where) from None
 
 
 def _remount_bind(dest, flags, clear=0, expect=None):
