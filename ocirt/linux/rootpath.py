@@ -248,10 +248,11 @@ def open_parent_in_root(root, path, mode=0o755):
 
 def fd_path_in_root(root, fd):
     """The /proc/self/fd path through which a syscall that takes a path
-    (mount(2)) acts on `fd`, once checked to be still inside `root`: a
-    rename since the walk may have moved it out, e.g. into a volume the
-    container shares with the host. The magic link leads to the very file
-    of the fd (not to a mount stacked on it since)."""
+    (mount(2)) acts on `fd`, once checked to be still inside `root`. The
+    magic link leads to the very file of the fd (not to a mount stacked on
+    it since). A container cannot move the file out of the rootfs (rename
+    does not cross mounts), so the check is a second line: it catches
+    whoever else could."""
     proc_path = f"/proc/self/fd/{fd}"
     try:
         where = os.readlink(proc_path)
