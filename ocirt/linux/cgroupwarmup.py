@@ -19,7 +19,10 @@ joined), the thread repeats the move every few milliseconds, each one fast,
 so the fast window is still open whenever the join comes, however late a
 loaded machine makes it.
 """
+import _signal  # the C module: `signal` itself imports enum
+import _thread
 import os
+import time
 
 _INTERVAL = 0.003  # s between moves: well inside the fast window (one grace period, >= ~5 ms)
 _KEEP_FOR = 1.0  # s at most, should `stop` never come
@@ -27,23 +30,21 @@ _KEEP_FOR = 1.0  # s at most, should `stop` never come
 
 class Warmup:
     def __init__(self, fd):
-        import _thread
-
         self._stopped = _thread.allocate_lock()
         self._stopped.acquire()
         _thread.start_new_thread(self._keep_warm, (fd,))
 
     def _keep_warm(self, fd):
-        import time
-
-        deadline = time.monotonic() + _KEEP_FOR
         try:
+            # Signals go to the main thread, so they still interrupt its blocking reads.
+            _signal.pthread_sigmask(_signal.SIG_BLOCK, _signal.valid_signals())
+            deadline = time.monotonic() + _KEEP_FOR
             while True:
                 os.write(fd, b"0")  # "0": the writer's own process, into the cgroup it is in
                 if self._stopped.acquire(timeout=_INTERVAL) or time.monotonic() > deadline:
                     return
-        except OSError:
-            pass  # only a warm-up
+        except Exception:
+            pass  # only a warm-up: never a traceback on ocirt's stderr
         finally:
             os.close(fd)
 
