@@ -31,6 +31,8 @@ BUNDLE_SRC = HERE.parent / "bundles" / "busybox"
 RESULTS_DIR = HERE / "results"
 UNIFIED_CONTROLLERS = Path("/sys/fs/cgroup/unified/cgroup.controllers")
 INNER_ENV = "OCIRT_BENCH_IN_PRIVATE_MOUNT_NS"
+# The launcher install.sh writes (ocirt/launcher.py), beside the interpreter running this driver.
+OCIRT_BESIDE_PYTHON = Path(sys.executable).parent / "ocirt"
 
 RUNTIMES = ("ocirt", "runc", "crun")
 SECTIONS = ("run", "lifecycle", "loop", "commands", "rss", "floor")
@@ -109,6 +111,9 @@ def find_runtime(name):
     """-> argv prefix for the runtime, or None if it is not installed."""
     if name == "ocirt" and os.environ.get("OCIRT"):
         argv = shlex.split(os.environ["OCIRT"])
+    elif name == "ocirt" and os.access(OCIRT_BESIDE_PYTHON, os.X_OK):
+        # Not `command -v ocirt`: with pyenv that is a bash shim costing tens of ms per call.
+        argv = [str(OCIRT_BESIDE_PYTHON)]
     else:
         argv = [name]
     path = shutil.which(argv[0])
@@ -434,7 +439,20 @@ def machine_info():
         pass
     return {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "kernel": platform.release(), "cpu": cpu, "cores": os.cpu_count(),
-            "python": platform.python_version()}
+            "python": platform.python_version(), "checkout": checkout()}
+
+
+def checkout():
+    """The commit of this checkout, and whether ocirt/ differs from it."""
+    rc, sha = call(["git", "-C", str(HERE.parent), "rev-parse", "--short", "HEAD"], timeout=10)
+    if rc != 0:
+        return "unknown"
+    rc, dirty = call(["git", "-C", str(HERE.parent), "status", "--porcelain", "--", "ocirt"], timeout=10)
+    return sha + (" with uncommitted changes in ocirt/" if rc != 0 or dirty else "")
+
+
+def load_average():
+    return os.getloadavg()[0]
 
 
 def tool_version(argv):
@@ -484,7 +502,10 @@ def render(info, runtimes, results, missing, notes):
            f"- machine: {info['cpu']}, {info['cores']} cores, kernel {info['kernel']}",
            f"- runtimes: {versions}",
            f"- tools: {info['hyperfine']}, Python {info['python']}",
+           f"- ocirt checkout: {info['checkout']}",
            f"- mode: {info['mode']}",
+           f"- load (1-minute average): {info['load_start']:.2f} at the start, {info['load_end']:.2f} at the end;"
+           " wall times taken under load are inflated, ocirt's more than the others'",
            f"- cgroups: {info['cgroups']}",
            ""]
     timed = [(label, results[label]) for section in SECTIONS
@@ -579,6 +600,7 @@ def main():
     rss_samples = 3 if quick else 10
     floor_repeats = 1 if quick else 3
 
+    load_start = load_average()
     work = Path(tempfile.mkdtemp(prefix="ocirt-bench-"))
     runtimes, missing = [], []
     try:
@@ -623,6 +645,7 @@ def main():
             check_leftovers(runtimes, work)
 
         info = machine_info()
+        info["load_start"], info["load_end"] = load_start, load_average()
         info["hyperfine"] = tool_version(["hyperfine"])
         mode = [f"{runs} runs + {warmup} warmup per command"]
         if "loop" in args.sections:
