@@ -1,7 +1,7 @@
 """Container statuses, the one table of allowed operations, and the on-disk store.
 
 The store keeps one directory per container under --root:
-  <root>/<id>/state.json   the record, replaced atomically (write a temp file, rename)
+  <root>/<id>/state.json   the record, replaced atomically (write, fsync, rename)
   <root>/<id>/exec.fifo    present between create and start
 A container's status is derived from the live system each time (see
 `derive_status`), never trusted from the record alone.
@@ -205,10 +205,7 @@ class StateStore:
                 view = memoryview(data)
                 while view:
                     view = view[os.write(fd, view):]
-                # No fsync: the rename alone keeps the record whole if ocirt dies,
-                # and a host crash ends every process the record describes (a torn
-                # record then reads as corrupt, which `delete --force` removes).
-                # fsync is a disk wait, 0.3-10 ms each, and a `run` saves five times.
+                os.fsync(fd)
             finally:
                 os.close(fd)
             os.rename(tmp, os.path.join(directory, "state.json"))
