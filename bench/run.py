@@ -504,8 +504,8 @@ def render(info, runtimes, results, missing, notes):
            f"- tools: {info['hyperfine']}, Python {info['python']}",
            f"- ocirt checkout: {info['checkout']}",
            f"- mode: {info['mode']}",
-           f"- load (1-minute average): {info['load_start']:.2f} at the start, {info['load_end']:.2f} at the end;"
-           " wall times taken under load are inflated, ocirt's more than the others'",
+           f"- load before the run (1-minute average): {info['load']:.2f}; other work inflates the wall times,"
+           " ocirt's more than the others' (the bench itself adds about 1 while it runs)",
            f"- cgroups: {info['cgroups']}",
            ""]
     timed = [(label, results[label]) for section in SECTIONS
@@ -600,7 +600,7 @@ def main():
     rss_samples = 3 if quick else 10
     floor_repeats = 1 if quick else 3
 
-    load_start = load_average()
+    load = load_average()
     work = Path(tempfile.mkdtemp(prefix="ocirt-bench-"))
     runtimes, missing = [], []
     try:
@@ -645,7 +645,7 @@ def main():
             check_leftovers(runtimes, work)
 
         info = machine_info()
-        info["load_start"], info["load_end"] = load_start, load_average()
+        info["load"] = load
         info["hyperfine"] = tool_version(["hyperfine"])
         mode = [f"{runs} runs + {warmup} warmup per command"]
         if "loop" in args.sections:
