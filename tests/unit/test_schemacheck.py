@@ -561,3 +561,57 @@ def test_random_schemas_over_every_keyword():
     COUNTS["random schemas"] = len(seen)
     assert len(seen) >= 1000 * SCALE * 0.9
     assert seen.count(True) > 200 and seen.count(False) > 200 and seen.count("undecided") < len(seen) / 50
+
+
+# ---------------------------------------------------------------- patterns without re
+
+def _schema_patterns():
+    found = set()
+
+    def walk(node):
+        if isinstance(node, dict):
+            if isinstance(node.get("pattern"), str):
+                found.add(node["pattern"])
+            found.update(k for k in node.get("patternProperties", {}) if isinstance(k, str))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+    for path in SCHEMAS.glob("*.json"):
+        walk(json.loads(path.read_text()))
+    return sorted(found)
+
+
+CHAR_CLASS_PATTERNS = [p for p in _schema_patterns() if schemacheck._CharClassPattern.parse(p)] + [
+    "^[a-c]+$", "^[^x-z\\s]*$", "^[-a]*$", "^[a-]+$", "^[\\n]*$"]
+TRICKY = ["", "\n", "\n\n", "rwm", "rwm\n", "rwm\n\n", "r\nw", " \t\u2003", "0-3,5", "0-3,5\n", "x", "-",
+          "a-", "\u0085", "\x1c", "é"]
+
+
+def test_the_usual_device_access_pattern_needs_no_re():
+    assert "^[rwm]*$" in CHAR_CLASS_PATTERNS
+
+
+@pytest.mark.parametrize("pattern", CHAR_CLASS_PATTERNS)
+def test_char_class_patterns_match_as_re_does(pattern):
+    import re
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    matcher = schemacheck._CharClassPattern.parse(pattern)
+    regex = re.compile(pattern)
+
+    def same(text):
+        assert bool(matcher.search(text)) == bool(regex.search(text)), (pattern, text)
+
+    for text in TRICKY:
+        same(text)
+    alphabet = st.sampled_from(list("rwmxyz0123456789,- \t\n\r\u2003\u0085abcé"))
+    settings(max_examples=300, deadline=None)(given(st.text(alphabet, max_size=8))(same))()
+
+
+@pytest.mark.parametrize("pattern", ["^MB:[^\\n]*$", "^[1-9][0-9]*[KMG]B$", "^/", "^[a[]*$", "^[\\d]*$", "^[]*$"])
+def test_other_patterns_are_left_to_re(pattern):
+    assert schemacheck._CharClassPattern.parse(pattern) is None
