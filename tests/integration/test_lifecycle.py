@@ -117,6 +117,43 @@ def test_kill_all_reaches_every_process(ocirt, make_bundle):
     ocirt("delete", cid)
 
 
+def host_pid_namespace(config):
+    config["linux"]["namespaces"] = [ns for ns in config["linux"]["namespaces"] if ns["type"] != "pid"]
+
+
+def alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(") ", 1)[1][0] not in "ZX"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.parametrize("how", ["kill --all", "delete --force"])
+def test_every_process_dies_with_the_host_pid_namespace(ocirt, make_bundle, how):
+    """Without its own pid namespace the init's death takes nobody with it: the
+    processes are found through the cgroup (frozen, signalled, thawed)."""
+    cid = new_id()
+    bundle = make_bundle(["sh", "-c", "sleep 1000 & sleep 1000 & wait"], edit=host_pid_namespace)
+    ocirt("run", "-d", "--bundle", bundle, cid)
+    deadline = time.monotonic() + 5
+    while len(json.loads(ocirt("ps", "--format", "json", cid).stdout)) < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    pids = json.loads(ocirt("ps", "--format", "json", cid).stdout)
+    assert len(pids) == 3 and ocirt.state(cid)["pid"] in pids
+    if how == "kill --all":
+        ocirt("kill", "--all", cid, "KILL")
+        wait_status(ocirt, cid, "stopped")
+        ocirt("delete", cid)
+    else:
+        ocirt("delete", "--force", cid)
+    deadline = time.monotonic() + 5
+    while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert [pid for pid in pids if alive(pid)] == []
+    assert not os.path.exists(os.path.join(ocirt.root, cid))
+
+
 def test_delete_force_running(ocirt, make_bundle):
     cid = new_id()
     ocirt("run", "-d", "--bundle", make_bundle(["sleep", "1000"]), cid)
