@@ -120,7 +120,7 @@ def create(store, container_id, bundle, *, pid_file=None, console_socket=None, n
     rootfs = os.path.realpath(rootfs)
     linux = config.get("linux") or {}
     plan = NamespacePlan(linux.get("namespaces"))
-    notes = _check_supported(config, plan, console_socket or relay_terminal)
+    notes = _check_supported(config, plan, console_socket, relay_terminal)
     if store.exists(container_id):
         raise OcirtError(f"container {container_id!r} already exists")
     cgroups = Cgroups.for_container(container_id, linux.get("cgroupsPath"), systemd=systemd_cgroup)
@@ -163,7 +163,7 @@ def create(store, container_id, bundle, *, pid_file=None, console_socket=None, n
     return c
 
 
-def _check_supported(config, plan, has_console):
+def _check_supported(config, plan, console_socket, relay_terminal):
     """Refuse, before anything is built, what ocirt cannot do (yet) or the config cannot mean.
 
     Returns warnings, printed only once the create has succeeded (a refused
@@ -172,9 +172,13 @@ def _check_supported(config, plan, has_console):
     warnings = []
     proc = config["process"]
     linux = config.get("linux") or {}
-    if proc.get("terminal") and not has_console:
+    if proc.get("terminal") and not (console_socket or relay_terminal):
         raise OcirtError("process.terminal is true but no --console-socket was given to receive it",
                          path="process.terminal", source="config.json")
+    if console_socket and not proc.get("terminal"):
+        # As runc: a socket that would never receive anything is a caller's mistake.
+        raise OcirtError("--console-socket was given but process.terminal is false: there is no terminal "
+                         "to send", path="process.terminal", source="config.json")
     if proc.get("apparmorProfile"):
         raise OcirtError("AppArmor is not enabled on this host", path="process.apparmorProfile",
                          source="config.json")

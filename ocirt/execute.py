@@ -35,6 +35,9 @@ def exec_process(store, container_id, process_spec, *, detach=False, pid_file=No
     if terminal and detach and not console_socket:
         raise OcirtError("cannot allocate a terminal for a detached exec without --console-socket",
                          exit_code=EXIT_EXEC_FAILED)
+    if console_socket and not terminal:
+        raise OcirtError("--console-socket needs --tty (or terminal: true in --process): there is no "
+                         "terminal to send", exit_code=EXIT_EXEC_FAILED)
     count = process.listen_fds()
     process.add_listen_env(process_spec, count)
     preserve_fds += count

@@ -388,6 +388,14 @@ def test_exec_detached_tty_needs_a_console_socket(ocirt, container):
     assert json.loads(ocirt("ps", "--format", "json", container.id).stdout) == [container.pid]
 
 
+def test_exec_console_socket_without_tty_is_refused(ocirt, container, tmp_path):
+    """As runc: --console-socket without --tty (or terminal in --process) has nothing to send."""
+    out = exec_fg(ocirt, container, "true", options=["--console-socket", str(tmp_path / "unused.sock")])
+    assert out.returncode == EXEC_FAILED
+    assert "--console-socket" in out.stderr and "--tty" in out.stderr
+    assert json.loads(ocirt("ps", "--format", "json", container.id).stdout) == [container.pid]
+
+
 # ---------------------------------------------------------------- container states and failures
 
 def test_exec_into_a_stopped_container(ocirt, make_bundle):

@@ -136,6 +136,18 @@ def test_terminal_without_console_socket_fails_and_leaves_nothing(ocirt, make_bu
     assert ocirt("state", cid, check=False).returncode != 0
 
 
+@pytest.mark.parametrize("command", [("create",), ("run", "-d"), ("run",)])
+def test_console_socket_without_a_terminal_is_refused(ocirt, make_bundle, console, command):
+    """As runc: a socket that would never receive a pty is the caller's mistake."""
+    cid = new_id()
+    out = ocirt(*command, "--bundle", make_bundle(["true"]), "--console-socket", console.path, cid, check=False)
+    assert out.returncode != 0
+    message = out.stderr.strip()
+    assert len(message.splitlines()) == 1, message
+    assert "process.terminal" in message and "--console-socket" in message
+    assert not os.path.exists(os.path.join(ocirt.root, cid))
+
+
 def test_console_socket_nobody_listens(ocirt, make_bundle, tmp_path):
     cid = new_id()
     missing = tmp_path / "nobody.sock"
