@@ -8,6 +8,16 @@ EXIT_USAGE = 3  # runc's code for an unknown subcommand or a bad flag
 EXIT_EXEC_FAILED = 255
 
 
+def shorten(message, limit=4096):
+    """`message`, or when longer than `limit` its start (the JSON path and what
+    failed) and its end (usually the reason), saying how much of the middle
+    is left out: an error quoting a 1 MiB value from a config stays readable."""
+    if len(message) <= limit:
+        return message
+    head, tail = limit // 2, limit // 4
+    return f"{message[:head]}[... {len(message) - head - tail} characters left out ...]{message[-tail:]}"
+
+
 class OcirtError(Exception):
     """A failure with a message a user can act on.
 

@@ -14,7 +14,7 @@ Both are non-dumpable, so the container cannot open them through /proc.
 """
 import os
 
-from ocirt.errors import EXIT_EXEC_FAILED, OcirtError
+from ocirt.errors import EXIT_EXEC_FAILED, OcirtError, shorten
 from ocirt.linux import namespaces, syscalls
 
 
@@ -370,7 +370,7 @@ def _wait_and_exec(ctx):
     except BaseException as e:
         message = str(e) if isinstance(e, OcirtError) else f"exec {ctx.executable}: {getattr(e, 'strerror', e)}"
         try:
-            os.write(ctx.status_fd, message.encode()[:4000])
+            os.write(ctx.status_fd, shorten(message, 3000).encode()[:4000])
         except OSError:
             os.write(2, f"ocirt: {message}\n".encode())
         os._exit(127)

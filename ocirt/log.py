@@ -9,6 +9,8 @@ import os
 import sys
 import time
 
+from ocirt.errors import shorten
+
 _config = {"path": None, "format": "text", "debug": False}
 
 
@@ -60,9 +62,9 @@ def error(message):
     """A command failed: one line in the log file, the plain message on stderr.
 
     A newline from a quoted config value or id must not split the line
-    callers read, so it is shown escaped.
+    callers read, so it is shown escaped; a huge message is shortened.
     """
-    message = message.translate(_ONE_LINE)
+    message = shorten(message.translate(_ONE_LINE))
     _write("error", message)
     try:
         sys.stderr.write(f"ocirt: {message}\n")

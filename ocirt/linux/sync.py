@@ -7,7 +7,7 @@ write is atomic.
 """
 import os
 
-from ocirt.errors import OcirtError
+from ocirt.errors import OcirtError, shorten
 
 
 class Channel:
@@ -17,7 +17,8 @@ class Channel:
         self._buffer = b""
 
     def send(self, kind, payload=""):
-        data = f"{kind} {payload}".replace("\n", " ").encode()[:4000] + b"\n"
+        # One write below PIPE_BUF: a long message is shortened in the middle, keeping its reason.
+        data = shorten(f"{kind} {payload}".replace("\n", " "), 3000).encode()[:4000] + b"\n"
         try:
             os.write(self.write_fd, data)
         except BrokenPipeError:

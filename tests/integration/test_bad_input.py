@@ -703,3 +703,16 @@ def test_late_config_errors_read_like_config_errors(ocirt, make_bundle, name, pa
     out = create(ocirt, make_bundle(args, edit=edit))
     config_error(out, path)
     assert_nothing_left(ocirt)
+
+
+def test_a_huge_value_in_an_error_is_shortened_keeping_path_and_reason(ocirt, make_bundle):
+    """A 1 MiB mount destination fails in the init; the one error line keeps the
+    JSON path at its start and the kernel's reason at its end."""
+    huge = "/" + "x" * (1 << 20)
+    out = create(ocirt, make_bundle(["true"], edit=append_at(["mounts"], {"destination": huge, "type": "tmpfs",
+                                                                           "source": "tmpfs"})))
+    line = failure_line(out)
+    assert len(line) < 5000, len(line)
+    assert line.startswith("ocirt: config.json: mounts[7]: "), line[:200]
+    assert "characters left out" in line and line.endswith("File name too long"), line[-200:]
+    assert_nothing_left(ocirt)

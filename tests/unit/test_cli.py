@@ -58,3 +58,13 @@ def test_global_options():
 def test_ps_passes_options_after_double_dash():
     values, pos = parse("ps", ["--format", "json", "c1", "--", "-o", "pid"])
     assert values["format"] == "json" and pos["ps_args"] == ["-o", "pid"]
+
+
+def test_errors_shorten_long_messages_in_the_middle():
+    from ocirt.errors import shorten
+
+    assert shorten("short") == "short"
+    message = "mounts[1]: " + "x" * 100_000 + ": File name too long"
+    short = shorten(message, 4096)
+    assert short.startswith("mounts[1]: xxx") and short.endswith("xx: File name too long")
+    assert len(short) < 4096 + 64 and f"{len(message) - 2048 - 1024} characters left out" in short
