@@ -284,27 +284,38 @@ def derive_status(record, container_dir, is_frozen=None):
         return STOPPED
     if not pid_alive(record.get("pid", 0), record.get("pid_start_time")):
         return STOPPED
-    if _fifo_has_reader(os.path.join(container_dir, "exec.fifo")):
+    fifo = _exec_fifo(os.path.join(container_dir, "exec.fifo"))
+    if fifo == _FIFO_WAITING:
         return CREATED
+    if fifo == _FIFO_ABANDONED and status == CREATED:
+        # `start` saves "running" before it releases the fifo; so nobody has,
+        # and the init no longer waits on it: it was killed and is exiting
+        # (its files are closed before it becomes a zombie).
+        return STOPPED
     if is_frozen is not None and is_frozen():
         return PAUSED
     return RUNNING
 
 
-def _fifo_has_reader(path):
-    """True while the init still holds the exec fifo, waiting for `start`.
+_FIFO_WAITING, _FIFO_ABANDONED, _FIFO_GONE = "waiting", "abandoned", "gone"
+
+
+def _exec_fifo(path):
+    """Whether the init still holds the exec fifo, waiting for `start`.
 
     A fifo opens for writing without blocking only when someone has it open
-    for reading; the init closes it once `start` has released it. So a fifo
-    left behind by a `start` killed between release and unlink reads as
-    not waiting (running), as does one whose init is gone.
+    for reading; the init closes it once `start` has released it, and `start`
+    unlinks it then. So a fifo left behind by a `start` killed between release
+    and unlink is abandoned, as is one whose init is gone.
     """
     try:
         fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError:  # ENOENT: started; ENXIO: nobody reads it any more
-        return False
+    except FileNotFoundError:
+        return _FIFO_GONE
+    except OSError:  # ENXIO: nobody reads it any more
+        return _FIFO_ABANDONED
     os.close(fd)
-    return True
+    return _FIFO_WAITING
 
 
 def errno_name(err):

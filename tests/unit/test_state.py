@@ -91,6 +91,22 @@ def test_derive_status(tmp_path):
     assert st.derive_status(record, str(tmp_path)) == st.STOPPED
 
 
+def test_abandoned_exec_fifo(tmp_path):
+    """A fifo nobody reads: before `start` (record "created") the init is dying,
+    so the container is stopped; after a `start` killed between release and
+    unlink (record "running") it is running."""
+    me = os.getpid()
+    record = {"status": st.CREATED, "pid": me, "pid_start_time": st.process_start_time(me)}
+    os.mkfifo(tmp_path / "exec.fifo")
+    assert st.derive_status(record, str(tmp_path)) == st.STOPPED
+    assert st.derive_status(dict(record, status=st.RUNNING), str(tmp_path)) == st.RUNNING
+    reader = os.open(tmp_path / "exec.fifo", os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        assert st.derive_status(record, str(tmp_path)) == st.CREATED
+    finally:
+        os.close(reader)
+
+
 def test_creating_with_dead_creator_reads_stopped(tmp_path):
     me = os.getpid()
     alive = {"status": st.CREATING, "creator_pid": me, "creator_start_time": st.process_start_time(me)}
