@@ -441,18 +441,15 @@ def _k_items(self, value, schema, base):
 
         return items
     _require("additionalItems" not in schema or isinstance(value, dict), "additionalItems", value)
-    check = self._compile(value, base)
+    return _every(self._compile(value, base), list)
+
+
+def _every(check, kind):
+    """A check that every member of an instance of `kind` (a list's items, a
+    dict's keys) passes `check`; None (nothing to check) when `check` accepts all."""
     if check is _accept:
         return None
-
-    def items(x):
-        if isinstance(x, list):
-            for item in x:
-                if not check(item):
-                    return False
-        return True
-
-    return items
+    return lambda x: not isinstance(x, kind) or all(map(check, x))
 
 
 def _k_contains(self, value, schema, base):
@@ -531,18 +528,7 @@ def _k_pattern(self, value, schema, base):
 
 
 def _k_property_names(self, value, schema, base):
-    check = self._compile(value, base)
-    if check is _accept:
-        return None
-
-    def property_names(x):
-        if isinstance(x, dict):
-            for key in x:
-                if not check(key):
-                    return False
-        return True
-
-    return property_names
+    return _every(self._compile(value, base), dict)
 
 
 def _k_dependencies(self, value, schema, base):
