@@ -30,6 +30,21 @@ def busybox_rootfs(tmp_path_factory):
     return str(target)
 
 
+def run_captured(argv, *, check=True, **kw):
+    """subprocess.run with stdout and stderr read back as text.
+
+    Files, not pipes: a created container keeps the stdio it was given (as
+    under runc), so waiting for a pipe's end-of-file would hang."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        result = subprocess.run(argv, stdout=out, stderr=err, text=True, **kw)
+        out.seek(0)
+        err.seek(0)
+        result.stdout, result.stderr = out.read(), err.read()
+    if check and result.returncode != 0:
+        raise AssertionError(f"{' '.join(argv)} exited {result.returncode}: {result.stderr}")
+    return result
+
+
 class Runtime:
     """Runs `ocirt --root <private root> ...` and remembers the ids it created."""
 
@@ -42,17 +57,7 @@ class Runtime:
         for command in ("create", "run"):
             if command in args:
                 self.ids.add(str(args[-1]))
-        # Files, not pipes: a created container keeps the stdio it was given
-        # (as under runc), so waiting for a pipe's end-of-file would hang.
-        with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-            result = subprocess.run(argv, input=input, stdout=out, stderr=err, text=True,
-                                    timeout=timeout, env=env, **kw)
-            out.seek(0)
-            err.seek(0)
-            result.stdout, result.stderr = out.read(), err.read()
-        if check and result.returncode != 0:
-            raise AssertionError(f"{' '.join(argv)} exited {result.returncode}: {result.stderr}")
-        return result
+        return run_captured(argv, check=check, input=input, timeout=timeout, env=env, **kw)
 
     def state(self, container_id):
         return json.loads(self("state", container_id).stdout)
@@ -120,8 +125,22 @@ def _processes_in_cgroups_named(prefix):
     return found
 
 
-def _reap_zombie_children():
-    """Reap exited containers that were re-parented to us (see `subreaper`)."""
+def one_line_error(out):
+    """The single `ocirt: ...` line of a failed command (asserting that it is one)."""
+    assert out.returncode != 0, out
+    assert "Traceback" not in out.stderr, out.stderr
+    lines = out.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("ocirt: "), out.stderr
+    return lines[0]
+
+
+def reap_zombie_children():
+    """Reap exited containers that were re-parented to us (see `subreaper`).
+
+    Only while no other thread runs a subprocess: a zombie may also be a
+    command another thread is about to wait for, and reaping it under
+    subprocess's feet makes its exit code read as 0.
+    """
     me = os.getpid()
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
@@ -147,7 +166,7 @@ def subreaper():
 
     syscalls.prctl(syscalls.PR_SET_CHILD_SUBREAPER, 1)
     yield
-    _reap_zombie_children()
+    reap_zombie_children()
 
 
 @pytest.fixture(autouse=True)
@@ -163,7 +182,7 @@ def no_leaks(request, tmp_path):
     runtime = request.node.funcargs.get("ocirt")
     ids = sorted(runtime.ids) if runtime is not None else []
     # Fixtures such as `ocirt` are finalized before this one (they were set up after it).
-    _reap_zombie_children()
+    reap_zombie_children()
     root = tmp_path / "root"
     leftovers = []
     if root.is_dir() and any(root.iterdir()):

@@ -14,6 +14,7 @@ import time
 
 import pytest
 
+from conftest import reap_zombie_children
 from ocirt.errors import OcirtError
 from ocirt.linux.cgroups import UNIFIED, Cgroups, cgroup_mounts, detect_layout, parse_proc_cgroup
 
@@ -176,13 +177,7 @@ def orphans(subreaper):
     yield
     for pid in live_children():  # only after a failed test
         os.kill(pid, signal.SIGKILL)
-    while True:
-        try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            break
-        if pid == 0:
-            break
+    reap_zombie_children()
 
 
 @pytest.fixture

@@ -16,20 +16,12 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
-from conftest import OCIRT, new_id
+from conftest import OCIRT, new_id, one_line_error, reap_zombie_children
 
 STATUSES = {"creating", "created", "running", "stopped", "paused"}
 
 
 # ---------------------------------------------------------------- helpers
-
-def one_line_error(out):
-    assert out.returncode != 0, out
-    assert "Traceback" not in out.stderr, out.stderr
-    lines = out.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("ocirt: "), out.stderr
-    return lines[0]
-
 
 def ok(out):
     assert out.returncode == 0 and "Traceback" not in out.stderr, (out.args, out.returncode, out.stderr)
@@ -96,26 +88,6 @@ def processes_in_cgroups_with(prefix):
         except OSError:
             pass
     return found
-
-
-def reap_zombie_children():
-    """Reap our zombie children (re-parented container inits).
-
-    Only while no other thread runs a subprocess: a zombie may also be a
-    command another thread is about to wait for, and reaping it under
-    subprocess's feet makes its exit code read as 0.
-    """
-    me = os.getpid()
-    reaped = 0
-    for pid in all_pids():
-        st = proc_stat(pid)
-        if st and st[0] == "Z" and st[1] == me:
-            try:
-                os.waitpid(pid, os.WNOHANG)
-                reaped += 1
-            except ChildProcessError:
-                pass
-    return reaped
 
 
 def live_children():

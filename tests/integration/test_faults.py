@@ -21,7 +21,7 @@ import time
 
 import pytest
 
-from conftest import new_id
+from conftest import new_id, one_line_error, reap_zombie_children
 
 FAULT_POINTS = {
     "create": ["after-state-dir", "after-cgroup", "after-clone", "during-mounts", "before-pid-file"],
@@ -57,14 +57,6 @@ def killed(out):
     assert out.returncode == -signal.SIGKILL, (out.returncode, out.stderr)
 
 
-def one_line_error(out):
-    assert out.returncode != 0, out
-    assert "Traceback" not in out.stderr, out.stderr
-    lines = out.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("ocirt: "), out.stderr
-    return lines[0]
-
-
 def ocirt_processes(cid):
     """Live processes forked from an ocirt command about `cid` (the intermediate,
     an init before it execs, an exec helper): their command line names the id."""
@@ -92,17 +84,6 @@ def cmdline(pid):
         return []
 
 
-def reap_children():
-    """Reap zombies re-parented to the test process (the session's subreaper)."""
-    while True:
-        try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            return
-
-
 def wait_for(predicate, timeout=10, what="condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -126,7 +107,7 @@ def assert_all_gone(ocirt, cid):
     out = ocirt("state", cid, check=False)
     assert out.returncode != 0 and "does not exist" in out.stderr, out
     assert not os.path.exists(os.path.join(ocirt.root, cid))
-    reap_children()
+    reap_zombie_children()
     assert ocirt_processes(cid) == []
 
 
@@ -304,7 +285,7 @@ def test_delete_killed(ocirt, make_bundle, point):
     ocirt("run", "--detach", "--bundle", make_bundle(["sleep", "1000"], edit=nested_cgroup(cid)), cid)
     pid = state_of(ocirt, cid)["pid"]
     killed(ocirt("delete", "--force", cid, check=False, env=faulty(point)))
-    reap_children()
+    reap_zombie_children()
     state = state_of(ocirt, cid)
     assert state["status"] == DELETE_EXPECTED[point], state
     if state["status"] == "stopped":

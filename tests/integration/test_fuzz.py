@@ -675,8 +675,9 @@ def _describe(pids):
 
 
 def _leftovers(world, root):
+    from conftest import reap_zombie_children
     from test_concurrency import (cgroup_dirs_with, live_children, mounts_mentioning, processes_in_cgroups_with,
-                                  processes_naming_prefix, reap_zombie_children)
+                                  processes_naming_prefix)
 
     reap_zombie_children()
     found = []

@@ -33,7 +33,7 @@ import time
 
 import pytest
 
-from conftest import OCIRT, REPO, _reap_zombie_children, new_id
+from conftest import OCIRT, REPO, new_id, reap_zombie_children, run_captured
 
 from ocirt.capabilities import CAPABILITIES
 
@@ -300,14 +300,7 @@ def run_with(interpreter, ocirt, *args, check=True, timeout=60):
     argv = [interpreter, "-IS", OCIRT, "--root", ocirt.root, *map(str, args)]
     if "create" in args or "run" in args:
         ocirt.ids.add(str(args[-1]))
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        result = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err, text=True, timeout=timeout)
-        out.seek(0)
-        err.seek(0)
-        result.stdout, result.stderr = out.read(), err.read()
-    if check and result.returncode != 0:
-        raise AssertionError(f"{' '.join(argv)} exited {result.returncode}: {result.stderr}")
-    return result
+    return run_captured(argv, check=check, stdin=subprocess.DEVNULL, timeout=timeout)
 
 
 def kill_and_reap(pid_file):
@@ -554,7 +547,7 @@ def test_processes_joining_a_container_are_unreachable(ocirt, make_bundle, tool_
         # them, their pids stay allocated in the watcher's pid namespace and its
         # pid 1 cannot finish exiting.
         def stopped():
-            _reap_zombie_children()
+            reap_zombie_children()
             return ocirt.state(watcher)["status"] == "stopped"
         wait_for(stopped, 15, "the watcher to stop")
     finally:

@@ -42,13 +42,13 @@ def only_when_asked(request):
 @pytest.fixture(autouse=True)
 def nothing_left(request, tmp_path):
     """The integration suite's leak check (tests/conftest.py `no_leaks` only looks at tests/integration)."""
-    from conftest import _cgroup_dirs_named, _mounts_mentioning, _processes_in_cgroups_named, _reap_zombie_children
+    from conftest import _cgroup_dirs_named, _mounts_mentioning, _processes_in_cgroups_named, reap_zombie_children
 
     yield
     runtime = request.node.funcargs.get("ocirt")
     if runtime is None:
         return
-    _reap_zombie_children()
+    reap_zombie_children()
     root = tmp_path / "root"
     assert not root.is_dir() or not any(root.iterdir()), sorted(p.name for p in root.iterdir())
     assert _mounts_mentioning(str(tmp_path)) == []
